@@ -1,0 +1,3 @@
+"""nls: operations console for a fleet of Eocortex video-surveillance servers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,606 @@
+"""Eocortex status probe: three read-only calls as the restricted `nls` user.
+
+The password's MD5 travels in the query string, so it is a credential: error texts are
+built from our own words (never from httpx messages, which quote the URL) and the
+httpx logger is filtered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import json
+import logging
+import re
+import socket
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+ALLOWED_REQUESTS = frozenset(
+    {"/configex", "/command?type=gettime", "/command?type=getchannelsstates"}
+)
+MAX_BODY = 16 * 1024 * 1024
+MAX_CANDIDATES = 16
+
+ErrorKind = Literal["refused", "timeout", "http", "auth", "garbage"]
+T = TypeVar("T")
+
+
+class ParseError(ValueError):
+    """The body is not a readable answer of the expected kind; the message is a short reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    id: str
+    name: str
+    online: bool
+    stream_state: str
+    recording: bool
+    archiving_enabled: bool
+    allowed_realtime: bool
+    allowed_archive: bool
+
+
+@dataclass(slots=True)
+class EocortexResult:
+    ok: bool = False
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    latency_ms: float | None = None
+    server_time: str | None = None
+    version: str | None = None
+    server_name: str | None = None
+    cameras: list[CameraStatus] = field(default_factory=list)
+    rights_findings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    id: str
+    name: str
+    disabled: bool
+    archiving_enabled: bool
+    allowed_realtime: bool
+    allowed_archive: bool
+    server_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Configex:
+    server_name: str | None
+    version: str | None
+    sender_id: str | None
+    channels: tuple[ChannelConfig, ...]
+    user_group: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    id: str
+    recording: bool
+    main_state: str
+
+
+def password_hash(password: str) -> str:
+    return hashlib.md5(password.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- parsing
+
+_TIME_RE = re.compile(
+    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}[ T]\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?"
+    r"( ?[AaPp][Mm])?(Z|[+-]\d{2}:?\d{2})?"
+)
+_STARTS = re.compile(r"[<{\[\"]")
+
+
+def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
+    """Yield ('xml', Element) / ('json', value) for each plausible document start.
+
+    Real servers prefix a BOM or text, so every '<', '{', '[' or '"' is a possible start;
+    the caller keeps the first one whose shape it accepts.
+    """
+    text = body.decode("utf-8", errors="replace").replace("\ufeff", "")
+    has_dtd = "<!DOCTYPE" in text or "<!ENTITY" in text
+    tried = 0
+    for match in _STARTS.finditer(text):
+        if tried >= MAX_CANDIDATES:
+            return
+        tried += 1
+        pos = match.start()
+        if text[pos] == "<":
+            if has_dtd or text.startswith(("<!", "</"), pos):
+                continue
+            try:
+                yield "xml", ET.fromstring(text[pos:])
+            except (ET.ParseError, ValueError, RecursionError):
+                continue
+        else:
+            try:
+                value, _ = json.JSONDecoder().raw_decode(text, pos)
+            except (ValueError, RecursionError):
+                continue
+            yield "json", value
+
+
+def _parse(body: bytes, what: str, interpret: Callable[[str, Any], T]) -> T:
+    if not isinstance(body, bytes | bytearray):
+        raise ParseError("body is not bytes")
+    reason: str | None = None
+    for kind, value in _candidates(bytes(body)):
+        try:
+            return interpret(kind, value)
+        except ParseError as exc:
+            reason = reason or str(exc)
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
+            reason = reason or f"malformed {what}"
+    if reason:
+        raise ParseError(reason)
+    if not body.strip():
+        raise ParseError("empty answer")
+    raise ParseError("neither XML nor JSON")
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    for sub in el:
+        if _local(sub.tag) == name:
+            return sub
+    return None
+
+
+def _xfield(el: ET.Element, name: str) -> str | None:
+    """XML value by name: attribute (configex style) or child element (states style)."""
+    if name in el.attrib:
+        return el.attrib[name]
+    sub = _child(el, name)
+    return None if sub is None else (sub.text or "").strip()
+
+
+def _as_bool(value: Any, name: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ParseError(f"{name} is not true/false")
+
+
+def _as_text(value: Any, name: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise ParseError(f"{name} missing")
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ParseError(f"{name} is not text")
+
+
+def parse_time(body: bytes) -> str:
+    """gettime: XML <string>22.09.2018 3:33:06</string> or the JSON string."""
+
+    def interpret(kind: str, value: Any) -> str:
+        if kind == "xml":
+            if _local(value.tag) != "string":
+                raise ParseError("XML answer is not a <string>")
+            value = (value.text or "").strip()
+        if not isinstance(value, str) or not _TIME_RE.fullmatch(value.strip()):
+            raise ParseError("no date and time in the answer")
+        return value.strip()
+
+    return _parse(body, "time", interpret)
+
+
+def parse_configex(body: bytes) -> Configex:
+    """configex in XML (attributes) or JSON (RevNum/XmlProtocolVersion naming)."""
+
+    def interpret(kind: str, value: Any) -> Configex:
+        return _configex_xml(value) if kind == "xml" else _configex_json(value)
+
+    return _parse(body, "configex", interpret)
+
+
+def _configex_json(doc: Any) -> Configex:
+    if not isinstance(doc, dict) or not ({"Channels", "ServerVersion", "Servers"} & doc.keys()):
+        raise ParseError("JSON is not a configex document")
+    servers = [_server_json(s) for s in _json_list(doc.get("Servers"), "Servers")]
+    channels = []
+    for ch in _json_list(doc.get("Channels"), "Channels"):
+        if not isinstance(ch, dict):
+            raise ParseError("channel entry is not an object")
+        channels.append(_channel(ch.get))
+    group = doc.get("UserGroup") or {}
+    if not isinstance(group, dict):
+        raise ParseError("UserGroup is not an object")
+    flags = {k: _as_bool(v, k) for k, v in group.items() if k.startswith("Can")}
+    return _configex(doc.get, servers, channels, flags)
+
+
+def _configex_xml(root: ET.Element) -> Configex:
+    if _local(root.tag) != "Configuration":
+        raise ParseError(f"XML root <{_local(root.tag)[:40]}> is not <Configuration>")
+    servers_el = _child(root, "Servers")
+    servers = [
+        (el.get("Id"), el.get("Name"))
+        for el in (servers_el if servers_el is not None else [])
+        if _local(el.tag) == "ServerInfo"
+    ]
+    channels_el = _child(root, "Channels")
+    channels = [
+        _channel(lambda name, el=el: _xfield(el, name))
+        for el in (channels_el if channels_el is not None else [])
+        if _local(el.tag) == "ChannelInfo"
+    ]
+    group_el = _child(root, "UserGroup")
+    flags: dict[str, bool] = {}
+    if group_el is not None:
+        names = set(group_el.attrib) | {_local(sub.tag) for sub in group_el}
+        flags = {n: _as_bool(_xfield(group_el, n), n) for n in names if n.startswith("Can")}
+    return _configex(root.get, servers, channels, flags)
+
+
+def _json_list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError(f"{name} is not a list")
+    return value
+
+
+def _server_json(entry: Any) -> tuple[Any, Any]:
+    if not isinstance(entry, dict):
+        raise ParseError("server entry is not an object")
+    return entry.get("Id"), entry.get("Name")
+
+
+def _channel(get: Callable[[str], Any]) -> ChannelConfig:
+    channel_id = _as_text(get("Id"), "channel Id", required=True)
+    assert channel_id is not None
+    return ChannelConfig(
+        id=channel_id,
+        name=_as_text(get("Name"), "channel Name") or channel_id,
+        disabled=_as_bool(get("IsDisabled"), "IsDisabled"),
+        archiving_enabled=_as_bool(get("IsArchivingEnabled"), "IsArchivingEnabled", True),
+        allowed_realtime=_as_bool(get("AllowedRealtime"), "AllowedRealtime"),
+        allowed_archive=_as_bool(get("AllowedArchive"), "AllowedArchive"),
+        server_id=_as_text(get("AttachedToServer"), "AttachedToServer"),
+    )
+
+
+def _configex(
+    get: Callable[[str], Any],
+    servers: list[tuple[Any, Any]],
+    channels: list[ChannelConfig],
+    flags: dict[str, bool],
+) -> Configex:
+    """Pick this server (SenderId) out of a possibly multi-server configuration."""
+    sender = _as_text(get("SenderId"), "SenderId")
+    version = _as_text(get("ServerVersion"), "ServerVersion")
+    name = None
+    for server_id, server_name in servers:
+        if sender is not None and str(server_id).lower() == sender.lower():
+            name = _as_text(server_name, "server Name")
+            break
+    else:
+        if servers:
+            name = _as_text(servers[0][1], "server Name")
+    if sender is not None:
+        own = [c for c in channels if (c.server_id or "").lower() == sender.lower()]
+        if own:
+            channels = own
+    return Configex(name, version, sender, tuple(channels), flags)
+
+
+def parse_channel_states(body: bytes) -> list[ChannelState]:
+    """getchannelsstates: the MainVideo stream state and IsRecordingOn of each channel."""
+
+    def interpret(kind: str, value: Any) -> list[ChannelState]:
+        return _states_xml(value) if kind == "xml" else _states_json(value)
+
+    return _parse(body, "channel states", interpret)
+
+
+def _states_json(doc: Any) -> list[ChannelState]:
+    if isinstance(doc, dict):
+        lists = [v for v in doc.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise ParseError("JSON is not a list of channel states")
+        doc = lists[0]
+    if not isinstance(doc, list):
+        raise ParseError("JSON is not a list of channel states")
+    out = []
+    for entry in doc:
+        if not isinstance(entry, dict):
+            raise ParseError("channel state is not an object")
+        streams = entry.get("StreamsStates")
+        main = "Unknown"
+        if isinstance(streams, dict):
+            main = _as_text(streams.get("MainVideo"), "MainVideo state") or "Unknown"
+        else:
+            for stream in _json_list(streams, "StreamsStates"):
+                if not isinstance(stream, dict):
+                    raise ParseError("stream state is not an object")
+                if stream.get("Type") == "MainVideo":
+                    main = _as_text(stream.get("State"), "stream State") or "Unknown"
+        out.append(_state(entry.get("Id"), entry.get("IsRecordingOn"), main))
+    return out
+
+
+def _states_xml(root: ET.Element) -> list[ChannelState]:
+    if _local(root.tag) != "ArrayOfChannelState":
+        raise ParseError(f"XML root <{_local(root.tag)[:40]}> is not <ArrayOfChannelState>")
+    out = []
+    for el in root:
+        if _local(el.tag) != "ChannelState":
+            continue
+        main = "Unknown"
+        streams = _child(el, "StreamsStates")
+        for stream in streams if streams is not None else []:
+            if _xfield(stream, "Type") == "MainVideo":
+                main = _xfield(stream, "State") or "Unknown"
+        out.append(_state(_xfield(el, "Id"), _xfield(el, "IsRecordingOn"), main))
+    return out
+
+
+def _state(channel_id: Any, recording: Any, main: str) -> ChannelState:
+    text_id = _as_text(channel_id, "channel state Id", required=True)
+    assert text_id is not None
+    return ChannelState(text_id, _as_bool(recording, "IsRecordingOn"), main)
+
+
+# ---------------------------------------------------------------- probing
+
+
+class _Failure(Exception):
+    def __init__(self, kind: ErrorKind, text: str):
+        super().__init__(text)
+        self.kind = kind
+        self.text = text
+
+
+_CONNECT_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset",
+}
+
+
+def _connect_reason(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror):
+            return "cannot resolve the server's host name"
+        if isinstance(seen, OSError) and seen.errno in _CONNECT_REASONS:
+            return _CONNECT_REASONS[seen.errno]
+        if isinstance(seen, OSError) and seen.strerror:
+            return f"cannot connect: {seen.strerror}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "connection refused" if "refused" in text.lower() else "cannot connect"
+
+
+class _Session:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        login: str,
+        secret: str,
+        timeout: float,
+        responsetype: str,
+    ):
+        self.client = client
+        self.base = base_url.rstrip("/")
+        self.login = login
+        self.secret = secret
+        self.timeout = float(timeout)
+        self.json = responsetype.lower() == "json"
+
+    async def get(self, path: str, command: str | None = None) -> bytes:
+        label = path + (f"?type={command}" if command else "")
+        params = {"type": command} if command else {}
+        params |= {"login": self.login, "password": self.secret}
+        if self.json:
+            params["responsetype"] = "json"
+        late = f"no answer within {self.timeout} s"
+        if command != "gettime":
+            late += f" to {label}"
+        try:
+            async with (
+                asyncio.timeout(self.timeout),
+                self.client.stream(
+                    "GET", self.base + path, params=params, timeout=self.timeout
+                ) as response,
+            ):
+                status = response.status_code
+                if status in (401, 403):
+                    raise _Failure("auth", self._auth_text(status, label))
+                if status != 200:
+                    raise _Failure("http", f"HTTP {status} from {label}")
+                return await self._read(response, label)
+        except _Failure:
+            raise
+        except (TimeoutError, httpx.TimeoutException):
+            raise _Failure("timeout", late) from None
+        except httpx.ConnectError as exc:
+            raise _Failure("refused", _connect_reason(exc)) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            raise _Failure("http", f"connection closed before a full answer to {label}") from None
+        except httpx.HTTPError as exc:
+            raise _Failure("http", f"{type(exc).__name__} on {label}") from None
+
+    def _auth_text(self, status: int, label: str) -> str:
+        if status == 401:
+            return f"login rejected (HTTP 401): check the {self.login} user's password"
+        return f"access denied (HTTP 403) to {label}: check the {self.login} user's group"
+
+    @staticmethod
+    async def _read(response: httpx.Response, label: str) -> bytes:
+        chunks = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise _Failure("garbage", f"answer from {label} is larger than 16 MB")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _read_as(parser: Callable[[bytes], T], body: bytes, label: str) -> T:
+    try:
+        return parser(body)
+    except ParseError as exc:
+        raise _Failure("garbage", f"unreadable answer from {label}: {exc}") from None
+    except Exception as exc:
+        raise _Failure("garbage", f"unreadable answer from {label}: {type(exc).__name__}") from None
+
+
+def _fail(result: EocortexResult, failure: _Failure) -> None:
+    if result.error is None:
+        result.error, result.error_kind = failure.text, failure.kind
+
+
+def _join(config: Configex, states: list[ChannelState]) -> list[CameraStatus]:
+    by_id = {s.id.lower(): s for s in states}
+    cameras = []
+    for ch in config.channels:
+        if ch.disabled:
+            continue
+        state = by_id.get(ch.id.lower())
+        stream_state = state.main_state if state else "Unknown"
+        cameras.append(
+            CameraStatus(
+                id=ch.id,
+                name=ch.name,
+                online=stream_state == "Active",
+                stream_state=stream_state,
+                recording=bool(state and state.recording),
+                archiving_enabled=ch.archiving_enabled,
+                allowed_realtime=ch.allowed_realtime,
+                allowed_archive=ch.allowed_archive,
+            )
+        )
+    return cameras
+
+
+def rights_findings(config: Configex) -> list[str]:
+    """Anything that would let `nls` see video: it must have no rights at all."""
+    found = [f"UserGroup grants {flag}" for flag, on in sorted(config.user_group.items()) if on]
+    for ch in config.channels:
+        if ch.allowed_realtime:
+            found.append(f"camera {ch.name!r} allows live view")
+        if ch.allowed_archive:
+            found.append(f"camera {ch.name!r} allows archive playback")
+    return found
+
+
+async def _run(session: _Session, result: EocortexResult) -> None:
+    started = time.perf_counter()
+    body = await session.get("/command", "gettime")
+    result.latency_ms = (time.perf_counter() - started) * 1000
+    result.server_time = _read_as(parse_time, body, "/command?type=gettime")
+
+    config_body, states_body = await asyncio.gather(
+        session.get("/configex"),
+        session.get("/command", "getchannelsstates"),
+        return_exceptions=True,
+    )
+    config: Configex | None = None
+    states: list[ChannelState] | None = None
+    try:
+        if isinstance(config_body, BaseException):
+            raise config_body
+        config = _read_as(parse_configex, config_body, "/configex")
+        result.version, result.server_name = config.version, config.server_name
+        result.rights_findings = rights_findings(config)
+    except _Failure as failure:
+        _fail(result, failure)
+    try:
+        if isinstance(states_body, BaseException):
+            raise states_body
+        states = _read_as(parse_channel_states, states_body, "/command?type=getchannelsstates")
+    except _Failure as failure:
+        _fail(result, failure)
+    if config is not None and states is not None:
+        result.cameras = _join(config, states)
+        result.ok = True
+
+
+def _scrub(text: str | None, secret: str) -> str | None:
+    if text is None:
+        return None
+    text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", text)
+
+
+async def probe_eocortex(
+    client: httpx.AsyncClient,
+    base_url: str,
+    login: str,
+    password: str,
+    *,
+    request_timeout: float = 5.0,
+    server_timeout: float = 20.0,
+    responsetype: str = "json",
+) -> EocortexResult:
+    """gettime, then configex and getchannelsstates together; never raises.
+
+    Only CancelledError escapes, so a scheduler can still stop a cycle.
+    """
+    result = EocortexResult()
+    secret = password_hash(password)
+    session = _Session(client, base_url, login, secret, request_timeout, responsetype)
+    try:
+        async with asyncio.timeout(server_timeout):
+            await _run(session, result)
+    except _Failure as failure:
+        _fail(result, failure)
+    except TimeoutError:
+        _fail(result, _Failure("timeout", f"no complete answer within {float(server_timeout)} s"))
+    except Exception as exc:
+        _fail(result, _Failure("garbage", f"unexpected {type(exc).__name__} while probing"))
+    if result.error is not None:
+        result.ok = False
+    result.error = _scrub(result.error, secret)
+    return result
+
+
+class _RedactPasswords(logging.Filter):
+    """httpx logs each request URL at INFO; the query holds the password hash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if "password=" in message:
+            record.msg = re.sub(r"(password=)[^&\s\"']*", r"\1***", message)
+            record.args = ()
+        return True
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactPasswords) for f in logger.filters):
+        logger.addFilter(_RedactPasswords())
+
+
+_install_log_filter()

@@ -1,0 +1,452 @@
+"""SSH host-metrics probe: one command per host over asyncssh, host key always verified.
+
+Host key policy, in order: a `pinned_key` is the sole authority (a different key is refused and
+reported as a security finding); else a `known_hosts` file; else, with `trust_on_first_use`,
+any key is accepted and returned so the caller can pin it; else the user's ~/.ssh/known_hosts.
+
+Probes never raise (except `asyncio.CancelledError`): every failure is a `HostResult` with an
+`error_kind`. Secrets (password, key passphrase) are kept out of reprs, errors and logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncssh
+
+from probes.hostmetrics import (
+    DEFAULT_SAMPLES,
+    DEFAULT_WINDOW_S,
+    HostMetrics,
+    MetricsParseError,
+    Platform,
+    metrics_command,
+    parse_metrics,
+)
+
+ErrorKind = Literal["refused", "timeout", "auth", "hostkey", "command", "garbage"]
+
+_NO_TRUST: tuple[list, list, list] = ([], [], [])
+
+
+@dataclass(frozen=True, slots=True)
+class SshTarget:
+    """Where and how to log in; hashable so a pool can key connections by it."""
+
+    host: str
+    port: int = 22
+    username: str = ""
+    password: str | None = field(default=None, repr=False)
+    client_keys: tuple[str, ...] | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    known_hosts: str | None = None
+    trust_on_first_use: bool = False
+    pinned_key: str | None = None
+    connect_timeout: float = 10.0
+    auth_timeout: float = 15.0
+    command_timeout: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.client_keys is not None and not isinstance(self.client_keys, tuple):
+            object.__setattr__(self, "client_keys", tuple(str(k) for k in self.client_keys))
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """Outcome of one host probe.
+
+    `latency_ms` is the whole probe's wall time; `connect_ms` the TCP + SSH handshake + auth time
+    (None when a pooled connection was reused). `fingerprint`/`host_key` describe the key the
+    server presented (SHA256:... and the OpenSSH public key line) whenever one was seen.
+    """
+
+    ok: bool
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    metrics: HostMetrics | None = None
+    fingerprint: str | None = None
+    host_key: str | None = None
+    finding: str | None = None
+    latency_ms: float = 0.0
+    connect_ms: float | None = None
+
+
+class _ProbeError(Exception):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        finding: str | None = None,
+        presented: asyncssh.SSHKey | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.finding = finding
+        self.presented = presented
+
+
+def fingerprint_of(key: str) -> str:
+    """SHA256 fingerprint of an OpenSSH public key line, or the fingerprint itself."""
+    key = key.strip()
+    if key.startswith("SHA256:"):
+        return key
+    return asyncssh.import_public_key(key).get_fingerprint("sha256")
+
+
+def _key_text(key: asyncssh.SSHKey) -> str:
+    return key.export_public_key("openssh").decode("ascii").strip()
+
+
+class _Client(asyncssh.SSHClient):
+    """Records the presented host key and applies the pin / TOFU policy."""
+
+    def __init__(self, pinned_fp: str | None, accept_any: bool) -> None:
+        self.presented: asyncssh.SSHKey | None = None
+        self._pinned_fp = pinned_fp
+        self._accept_any = accept_any
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.presented = key
+        if self._pinned_fp is not None:
+            return key.get_fingerprint("sha256") == self._pinned_fp
+        return self._accept_any
+
+
+async def _tcp_connect(host: str, port: int, limit_s: float) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(limit_s):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            family, type_, proto, _, addr = infos[0]
+            sock = socket.socket(family, type_, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, addr)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+    except TimeoutError:
+        raise _ProbeError("timeout", f"TCP connect to {host}:{port} timed out") from None
+    except ConnectionRefusedError:
+        raise _ProbeError("refused", f"connection to {host}:{port} refused") from None
+    except OSError as exc:
+        raise _ProbeError("refused", f"cannot reach {host}:{port}: {exc.strerror}") from None
+
+
+def _known_hosts_keys(target: SshTarget) -> list[str]:
+    if not target.known_hosts:
+        return []
+    try:
+        trusted, _, _, _, _, _, _ = asyncssh.read_known_hosts(target.known_hosts).match(
+            target.host, target.host, target.port
+        )
+    except (OSError, ValueError):
+        return []
+    return list(dict.fromkeys(k.get_fingerprint("sha256") for k in trusted))
+
+
+def _hostkey_error(target: SshTarget, client: _Client, pinned_fp: str | None) -> _ProbeError:
+    where = f"{target.host}:{target.port}"
+    key = client.presented
+    now = key.get_fingerprint("sha256") if key else "unknown"
+    was = [pinned_fp] if pinned_fp is not None else _known_hosts_keys(target)
+    if was:
+        text = f"host key changed: was {', '.join(was)}, now {now}"
+        return _ProbeError("hostkey", f"{where}: {text}", f"{where}: {text}", key)
+    return _ProbeError("hostkey", f"{where}: host key {now} not in known_hosts", None, key)
+
+
+def _handshake_error(target: SshTarget, exc: Exception) -> _ProbeError:
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return _ProbeError("auth", f"authentication as {target.username!r} rejected")
+    if isinstance(exc, TimeoutError):
+        return _ProbeError("timeout", "SSH handshake/authentication timed out")
+    if isinstance(exc, asyncssh.ProtocolError | asyncssh.KeyExchangeFailed):
+        return _ProbeError("garbage", f"not a usable SSH server: {exc.reason}")
+    if isinstance(exc, asyncssh.DisconnectError):
+        if "timeout" in exc.reason.lower() or "timed out" in exc.reason.lower():
+            return _ProbeError("timeout", f"SSH handshake/authentication timed out: {exc.reason}")
+        return _ProbeError("refused", f"server closed the connection: {exc.reason}")
+    if isinstance(exc, OSError):
+        return _ProbeError("refused", f"handshake failed: {exc.strerror or type(exc).__name__}")
+    return _ProbeError("garbage", f"handshake failed: {type(exc).__name__}")
+
+
+def _auth_options(target: SshTarget) -> dict:
+    keys: list[asyncssh.SSHKey] | None = None
+    if target.client_keys:
+        keys = []
+        for path in target.client_keys:
+            try:
+                keys.append(asyncssh.read_private_key(path, target.passphrase))
+            except (OSError, asyncssh.KeyImportError, asyncssh.KeyEncryptionError):
+                raise _ProbeError("auth", f"client key {path} could not be loaded") from None
+    return {
+        "username": target.username,
+        "password": target.password,
+        "client_keys": keys,
+        "agent_path": None,
+        "preferred_auth": ("publickey", "password", "keyboard-interactive")
+        if keys
+        else ("password", "keyboard-interactive"),
+    }
+
+
+async def connect(
+    target: SshTarget, keepalive_interval: float | None = None
+) -> tuple[asyncssh.SSHClientConnection, str, str]:
+    """Open a verified, authenticated connection; returns it with the host key's fp and text.
+
+    Raises `_ProbeError` (classified); used by `probe_host` and `SshPool`.
+    """
+    pinned_fp = None
+    if target.pinned_key:
+        try:
+            pinned_fp = fingerprint_of(target.pinned_key)
+        except (ValueError, asyncssh.KeyImportError):
+            msg = "pinned key is neither SHA256:... nor a public key"
+            raise _ProbeError("hostkey", msg) from None
+    if pinned_fp is not None or target.trust_on_first_use:
+        known_hosts: object = _NO_TRUST
+    elif target.known_hosts:
+        known_hosts = target.known_hosts
+    else:
+        known_hosts = ()
+    client = _Client(pinned_fp, accept_any=pinned_fp is None and target.trust_on_first_use)
+    options = _auth_options(target)
+    sock = await _tcp_connect(target.host, target.port, target.connect_timeout)
+    try:
+        conn = await asyncssh.connect(
+            target.host,
+            target.port,
+            sock=sock,
+            config=None,
+            known_hosts=known_hosts,
+            client_factory=lambda: client,
+            connect_timeout=target.auth_timeout,
+            login_timeout=target.auth_timeout,
+            keepalive_interval=keepalive_interval or 0,
+            keepalive_count_max=3,
+            **options,
+        )
+    except Exception as exc:
+        sock.close()
+        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            raise _hostkey_error(target, client, pinned_fp) from None
+        raise _handshake_error(target, exc) from None
+    except BaseException:
+        sock.close()
+        raise
+    key = conn.get_server_host_key()
+    if key is None:
+        conn.close()
+        raise _ProbeError("hostkey", "server presented no host key")
+    return conn, key.get_fingerprint("sha256"), _key_text(key)
+
+
+async def run_metrics(
+    conn: asyncssh.SSHClientConnection,
+    platform: Platform,
+    window_s: float,
+    samples: int,
+    disk: str | None,
+    extra_s: float,
+) -> HostMetrics:
+    """Run the metrics command on an open connection and parse its answer.
+
+    The command may take `window_s + extra_s`; past that asyncssh closes the channel.
+    """
+    cmd = metrics_command(platform, window_s, samples, disk)
+    limit = window_s + extra_s
+    try:
+        done = await conn.run(cmd, check=False, timeout=limit)
+    except asyncssh.TimeoutError:
+        raise _ProbeError("timeout", f"metrics command did not finish in {limit:g} s") from None
+    if done.exit_status != 0:
+        err = done.stderr if isinstance(done.stderr, str) else ""
+        tail = err.strip().splitlines()[-1][:200] if err.strip() else ""
+        raise _ProbeError("command", f"metrics command exited {done.exit_status}: {tail}".rstrip())
+    out = done.stdout if isinstance(done.stdout, str) else ""
+    try:
+        return parse_metrics(platform, out, window_s, disk)
+    except MetricsParseError as exc:
+        raise _ProbeError("garbage", f"unparseable metrics output: {exc}") from None
+
+
+def _presented(exc: BaseException) -> tuple[str | None, str | None]:
+    key = exc.presented if isinstance(exc, _ProbeError) else None
+    return (key.get_fingerprint("sha256"), _key_text(key)) if key else (None, None)
+
+
+def _failure(exc: BaseException) -> tuple[ErrorKind, str, str | None]:
+    if isinstance(exc, _ProbeError):
+        return exc.kind, str(exc), exc.finding
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        return "command", f"cannot open a session channel: {exc.reason}", None
+    if isinstance(exc, asyncssh.DisconnectError):
+        return "refused", f"connection lost: {exc.reason}", None
+    if isinstance(exc, TimeoutError):
+        return "timeout", "timed out", None
+    if isinstance(exc, OSError):
+        return "refused", f"network error: {exc.strerror or type(exc).__name__}", None
+    return "command", f"unexpected {type(exc).__name__}", None
+
+
+async def probe_host(
+    target: SshTarget,
+    platform: Platform,
+    window_s: float = DEFAULT_WINDOW_S,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    disk: str | None = None,
+) -> HostResult:
+    """One-shot probe: connect, run the metrics command, disconnect. Never raises."""
+    start = time.perf_counter()
+    fp = key = None
+    connect_ms = None
+    conn = None
+    try:
+        conn, fp, key = await connect(target)
+        connect_ms = (time.perf_counter() - start) * 1000
+        metrics = await run_metrics(conn, platform, window_s, samples, disk, target.command_timeout)
+    except Exception as exc:
+        kind, error, finding = _failure(exc)
+        if fp is None:
+            fp, key = _presented(exc)
+        return HostResult(
+            ok=False,
+            error=error,
+            error_kind=kind,
+            fingerprint=fp,
+            host_key=key,
+            finding=finding,
+            latency_ms=(time.perf_counter() - start) * 1000,
+            connect_ms=connect_ms,
+        )
+    finally:
+        if conn is not None:
+            conn.close()
+    return HostResult(
+        ok=True,
+        metrics=metrics,
+        fingerprint=fp,
+        host_key=key,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        connect_ms=connect_ms,
+    )
+
+
+@dataclass(slots=True)
+class _Pooled:
+    conn: asyncssh.SSHClientConnection
+    fingerprint: str
+    host_key: str
+
+
+class SshPool:
+    """Keeps one connection per target open between cycles (keepalives on), reconnecting on failure.
+
+    Costs one open file per host; a changed `SshTarget` (new pin, new password) gets its own
+    connection, and the old one is closed.
+    """
+
+    def __init__(self, keepalive_interval: float = 30.0) -> None:
+        self._keepalive = keepalive_interval
+        self._conns: dict[SshTarget, _Pooled] = {}
+        self._locks: dict[SshTarget, asyncio.Lock] = {}
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+    async def _get(self, target: SshTarget) -> tuple[_Pooled, bool]:
+        pooled = self._conns.get(target)
+        if pooled is not None and not pooled.conn.is_closed():
+            return pooled, False
+        self._drop(target)
+        for other in [t for t in self._conns if (t.host, t.port) == (target.host, target.port)]:
+            self._drop(other)
+        conn, fp, key = await connect(target, self._keepalive)
+        pooled = _Pooled(conn, fp, key)
+        if self._closed:
+            conn.close()
+            raise _ProbeError("refused", "pool closed")
+        self._conns[target] = pooled
+        return pooled, True
+
+    def _drop(self, target: SshTarget) -> None:
+        pooled = self._conns.pop(target, None)
+        if pooled is not None:
+            pooled.conn.close()
+
+    async def probe(
+        self,
+        target: SshTarget,
+        platform: Platform,
+        window_s: float = DEFAULT_WINDOW_S,
+        *,
+        samples: int = DEFAULT_SAMPLES,
+        disk: str | None = None,
+    ) -> HostResult:
+        """Like `probe_host`, over a kept-open connection. Never raises.
+
+        A kept connection that turns out dead is replaced once within the same probe; a
+        connection-level failure drops it so the next cycle reconnects.
+        """
+        start = time.perf_counter()
+        lock = self._locks.setdefault(target, asyncio.Lock())
+        async with lock:
+            for attempt in (1, 2):
+                pooled: _Pooled | None = None
+                connect_ms = None
+                try:
+                    t0 = time.perf_counter()
+                    pooled, fresh = await self._get(target)
+                    if fresh:
+                        connect_ms = (time.perf_counter() - t0) * 1000
+                    metrics = await run_metrics(
+                        pooled.conn, platform, window_s, samples, disk, target.command_timeout
+                    )
+                except Exception as exc:
+                    kind, error, finding = _failure(exc)
+                    dead = isinstance(exc, asyncssh.ChannelOpenError)
+                    if dead or kind in ("refused", "timeout") or pooled is None:
+                        self._drop(target)
+                        if attempt == 1 and pooled is not None and connect_ms is None:
+                            continue
+                    fp, key = (pooled.fingerprint, pooled.host_key) if pooled else _presented(exc)
+                    return HostResult(
+                        ok=False,
+                        error=error,
+                        error_kind=kind,
+                        fingerprint=fp,
+                        host_key=key,
+                        finding=finding,
+                        latency_ms=(time.perf_counter() - start) * 1000,
+                        connect_ms=connect_ms,
+                    )
+                return HostResult(
+                    ok=True,
+                    metrics=metrics,
+                    fingerprint=pooled.fingerprint,
+                    host_key=pooled.host_key,
+                    latency_ms=(time.perf_counter() - start) * 1000,
+                    connect_ms=connect_ms,
+                )
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        """Close every kept connection and wait for them to finish."""
+        self._closed = True
+        conns = [p.conn for p in self._conns.values()]
+        self._conns.clear()
+        for conn in conns:
+            conn.close()
+        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)

@@ -1,0 +1,467 @@
+"""The fleet configuration: a TOML file (plus an optional CSV inventory) validated strictly.
+
+Every mistake is reported with the file, the key path (or CSV line) and what to do, because the
+people editing this file are on call and the config is the only thing standing between a typo
+and a silent blind spot in monitoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG = "nls.toml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the person who has to fix it."""
+
+    exit_code = 2
+
+
+def _duration(value: Any) -> Any:
+    """Accept 900, 900.0, "900", "15m", "1h", "500ms"; the result is seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15m, 30s or 900")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration; write e.g. 15m, 30s, 2h or a number of seconds")
+
+
+Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Ident = Annotated[str, Field(pattern=_ID.pattern)]
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Brussels"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[str, BeforeValidator(_check_zone)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(Strict):
+    """Where a password is read from; inline passwords are refused so they never reach git."""
+
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    def secret(self, what: str) -> str:
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"{what}: environment variable {self.password_env} (password_env) is not set"
+                )
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    f"{what}: cannot read password_file {self.password_file}: {exc.strerror}"
+                ) from None
+        return ""
+
+
+class SmtpSettings(Secret):
+    """Outgoing mail; the sender is a no-reply address because installers cannot answer it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    sender: str = "Next Level Service <no-reply@visuatech.be>"
+    ops_address: str | None = None
+    support: str = "Visuatech support: +32 11 00 00 00, support@visuatech.be"
+    timeout: Seconds = 30.0
+
+
+class Thresholds(Strict):
+    """Settings that an installer, customer or server may override, most specific first."""
+
+    failures_before_alert: int | None = Field(None, ge=1, le=100)
+    cpu_threshold: float | None = Field(None, gt=0, le=100)
+    disk_min_write_bps: float | None = Field(None, ge=0)
+
+
+class MonitorSettings(Strict):
+    interval: Seconds = 900.0
+    failures_before_alert: int = Field(3, ge=1, le=100)
+    recover_after: int = Field(1, ge=1, le=100)
+    retry_interval: Seconds | None = None
+    quiet_days: int = Field(3, ge=0, le=365)
+    concurrency: int = Field(200, ge=1, le=5000)
+    request_timeout: Seconds = 5.0
+    server_timeout: Seconds = 30.0
+    cpu_threshold: float = Field(98.0, gt=0, le=100)
+    disk_min_write_bps: float = Field(4096.0, ge=0)
+    sample_window: Seconds = 5.0
+
+
+class DatabaseSettings(Strict):
+    path: Path = Path("nls.duckdb")
+
+
+class EocortexSettings(Secret):
+    user: str = "nls"
+    port: int = Field(8080, ge=1, le=65535)
+    responsetype: Literal["json", "xml"] = "json"
+
+
+class EocortexOverride(Secret):
+    user: str | None = None
+
+
+class SshSettings(Secret):
+    enabled: bool = True
+    user: str = "nls"
+    port: int = Field(22, ge=1, le=65535)
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    trust_on_first_use: bool = False
+    keep_open: bool = True
+    archive_disk: str | None = None
+
+
+class SshOverride(Secret):
+    enabled: bool | None = None
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    trust_on_first_use: bool | None = None
+    keep_open: bool | None = None
+    archive_disk: str | None = None
+
+
+class RdpSettings(Strict):
+    enabled: bool = True
+    port: int = Field(3389, ge=1, le=65535)
+
+
+class RdpOverride(Strict):
+    enabled: bool | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+
+
+class Installer(Thresholds):
+    id: Ident
+    name: str
+    emails: list[str] = Field(min_length=1)
+    language: Literal["nl", "fr", "en"] = "en"
+    timezone: TimeZone = "Europe/Brussels"
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+
+class Customer(Thresholds):
+    id: Ident
+    name: str
+    installer: str
+    sla_plan: str | None = None
+    timezone: TimeZone | None = None
+
+
+class Server(Thresholds):
+    id: Ident
+    name: str = ""
+    customer: str
+    address: str = Field(min_length=1)
+    platform: Literal["windows", "linux"] = "windows"
+    delivered: date | None = None
+    eocortex_url: str | None = None
+    eocortex: EocortexOverride | None = None
+    ssh: SshOverride | None = None
+    rdp: RdpOverride | None = None
+
+    @field_validator("eocortex_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as http://10.0.0.5:8080")
+        return value.rstrip("/") if value else value
+
+
+class InventorySettings(Strict):
+    csv: Path | None = None
+
+
+class Config(Strict):
+    """The whole validated configuration; `source` is the file it came from."""
+
+    monitor: MonitorSettings = MonitorSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    eocortex: EocortexSettings = EocortexSettings()
+    ssh: SshSettings = SshSettings()
+    rdp: RdpSettings = RdpSettings()
+    smtp: SmtpSettings | None = None
+    inventory: InventorySettings = InventorySettings()
+    installers: list[Installer] = Field(default_factory=list)
+    customers: list[Customer] = Field(default_factory=list)
+    servers: list[Server] = Field(default_factory=list)
+    source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        _unique("installers", self.installers)
+        _unique("customers", self.customers)
+        _unique("servers", self.servers)
+        installers = {i.id for i in self.installers}
+        customers = {c.id for c in self.customers}
+        for n, customer in enumerate(self.customers):
+            if customer.installer not in installers:
+                raise _RefError(
+                    ("customers", n, "installer"),
+                    f"unknown installer {customer.installer!r}; known: {_some(installers)}",
+                )
+        for n, server in enumerate(self.servers):
+            if server.customer not in customers:
+                raise _RefError(
+                    ("servers", n, "customer"),
+                    f"unknown customer {server.customer!r}; known: {_some(customers)}",
+                )
+        return self
+
+    def installer(self, installer_id: str) -> Installer:
+        return self._installers[installer_id]
+
+    def customer(self, customer_id: str) -> Customer:
+        return self._customers[customer_id]
+
+    @property
+    def _installers(self) -> dict[str, Installer]:
+        return {i.id: i for i in self.installers}
+
+    @property
+    def _customers(self) -> dict[str, Customer]:
+        return {c.id: c for c in self.customers}
+
+    @property
+    def database_path(self) -> Path:
+        return _relative(self.source, self.database.path)
+
+    def scoped(self, installer_id: str) -> Config:
+        """The same config holding only one installer's customers and servers."""
+        if installer_id not in self._installers:
+            raise ConfigError(
+                f"{self.source}: no installer {installer_id!r}; known: {_some(self._installers)}"
+            )
+        customers = [c for c in self.customers if c.installer == installer_id]
+        ids = {c.id for c in customers}
+        return self.model_copy(
+            update={
+                "installers": [self._installers[installer_id]],
+                "customers": customers,
+                "servers": [s for s in self.servers if s.customer in ids],
+            }
+        )
+
+
+class _RefError(ValueError):
+    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _unique(section: str, items: Iterable[Any]) -> None:
+    seen: dict[str, int] = {}
+    for n, item in enumerate(items):
+        if item.id in seen:
+            raise _RefError(
+                (section, n, "id"), f"duplicate id {item.id!r} (also {section}[{seen[item.id]}])"
+            )
+        seen[item.id] = n
+
+
+def _some(ids: Iterable[str], limit: int = 8) -> str:
+    ordered = sorted(ids)
+    text = ", ".join(ordered[:limit]) or "(none)"
+    return text + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+def _relative(source: Path, path: Path) -> Path:
+    return path if path.is_absolute() else source.parent / path
+
+
+def resolve_path(source: str | os.PathLike[str] | None) -> Path:
+    """--config, else $NLS_CONFIG, else ./nls.toml."""
+    return Path(source or os.environ.get("NLS_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(source: str | os.PathLike[str] | None = None) -> Config:
+    """Read, validate and cross-check the configuration, raising ConfigError on any problem."""
+    path = resolve_path(source)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; pass --config FILE, set NLS_CONFIG, or start from "
+            "config.example.toml"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    raw = dict(raw)
+    inventory = raw.get("inventory")
+    if isinstance(inventory, dict) and inventory.get("csv"):
+        csv_path = _relative(path, Path(str(inventory["csv"])))
+        raw["servers"] = list(raw.get("servers", [])) + read_inventory(csv_path)
+    origins = {
+        n: server.pop("_csv")
+        for n, server in enumerate(raw.get("servers", []))
+        if isinstance(server, dict) and "_csv" in server
+    }
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(path, raw, exc, origins)) from None
+    return config.model_copy(update={"source": path})
+
+
+def _explain(path: Path, raw: dict[str, Any], exc: ValidationError, origins: dict[int, str]) -> str:
+    lines = []
+    for error in exc.errors()[:10]:
+        loc = tuple(error["loc"])
+        ref = error.get("ctx", {}).get("error")
+        if isinstance(ref, _RefError):
+            loc, message = ref.loc, str(ref)
+        elif error["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against config.example.toml"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if "input" in error and not isinstance(error["input"], dict | list):
+                message += f" (got {error['input']!r})"
+        lines.append(f"{path}: {_key_path(loc, raw, origins)}: {message}")
+    more = len(exc.errors()) - len(lines)
+    if more > 0:
+        lines.append(f"{path}: ... and {more} more problems")
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple[Any, ...], raw: dict[str, Any], origins: dict[int, str]) -> str:
+    """`servers[3] (id 'crest-04', servers.csv line 5).address`: a path a human can find."""
+    parts: list[str] = []
+    node: Any = raw
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(item, dict):
+                hints = []
+                if "id" in item:
+                    hints.append(f"id {item['id']!r}")
+                if parts == ["servers"] and part in origins:
+                    hints.append(origins[part])
+                if hints:
+                    label += f" ({', '.join(hints)})"
+            parts.append(label)
+            node = item
+        else:
+            parts.append(("." if parts else "") + str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+_CSV_COLUMNS = {
+    "id",
+    "name",
+    "customer",
+    "address",
+    "platform",
+    "delivered",
+    "eocortex_url",
+    "ssh_user",
+    "ssh_port",
+    "rdp_port",
+}
+_CSV_REQUIRED = ("id", "customer", "address")
+
+
+def read_inventory(path: Path) -> list[dict[str, Any]]:
+    """Servers from a CSV inventory; every problem names the file, line and column."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the inventory CSV: {exc.strerror}") from None
+    servers: list[dict[str, Any]] = []
+    with handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        unknown = [c for c in header if c not in _CSV_COLUMNS]
+        if unknown:
+            raise ConfigError(
+                f"{path} line 1: unknown column(s) {', '.join(unknown)}; allowed: "
+                f"{', '.join(sorted(_CSV_COLUMNS))}"
+            )
+        missing = [c for c in _CSV_REQUIRED if c not in header]
+        if missing:
+            raise ConfigError(f"{path} line 1: missing column(s) {', '.join(missing)}")
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                raise ConfigError(f"{path} line {line}: more fields than columns in the header")
+            values = {k: (v or "").strip() for k, v in row.items()}
+            for column in _CSV_REQUIRED:
+                if not values[column]:
+                    raise ConfigError(f"{path} line {line}, column {column}: empty")
+            server: dict[str, Any] = {
+                k: values[k]
+                for k in ("id", "name", "customer", "address", "platform", "eocortex_url")
+                if values.get(k)
+            }
+            if values.get("delivered"):
+                server["delivered"] = values["delivered"]
+            for column, section in (("ssh_user", "ssh"), ("ssh_port", "ssh"), ("rdp_port", "rdp")):
+                if values.get(column):
+                    key = column.split("_", 1)[1]
+                    server.setdefault(section, {})[key] = values[column]
+            server["_csv"] = f"{path.name} line {line}"
+            servers.append(server)
+    return servers

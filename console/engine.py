@@ -1,0 +1,195 @@
+"""The engine: probe a set of servers concurrently, evaluate the checks, store the batch.
+
+One engine serves the CLI, the embedded console and the daemon; only its scheduler and transport
+differ. Probing happens on the event loop; the store lives on its own thread so that neither a
+slow write nor an ad-hoc query ever blocks probes or the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from console.checks import Limits, ServerProbe, evaluate
+from console.config import Config, Server
+from console.store import Sample, Store, api_url
+from console.storeworker import StoreWorker
+from probes.eocortex import probe_eocortex
+
+log = logging.getLogger("nls.engine")
+Clock = Callable[[], datetime]
+BatchListener = Callable[["Batch"], Awaitable[None] | None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One stored batch of samples: what listeners (alerting, views) receive."""
+
+    cycle: int
+    started: datetime
+    finished: datetime
+    samples: tuple[Sample, ...]
+    stored_in_s: float
+
+
+@dataclass(slots=True)
+class ServerTarget:
+    """A server with its secrets resolved once: a missing secret fails at start, not per cycle."""
+
+    config: Server
+    api_url: str
+    login: str
+    password: str = field(repr=False)
+    limits: Limits
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: StoreWorker,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.targets = {s.id: _target(config, s) for s in config.servers}
+        self.listeners: list[BatchListener] = []
+        self._known: dict[str, list[tuple[str, str]]] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._semaphore = asyncio.Semaphore(config.monitor.concurrency)
+        self._cycle_lock = asyncio.Lock()
+        self._next_cycle = 0
+
+    async def start(self) -> None:
+        limits = httpx.Limits(
+            max_connections=self.config.monitor.concurrency,
+            max_keepalive_connections=self.config.monitor.concurrency,
+            keepalive_expiry=30.0,
+        )
+        self._http = httpx.AsyncClient(limits=limits, trust_env=False, follow_redirects=False)
+        await self.store.call(Store.sync_inventory, self.config)
+        self._known = await self.store.call(Store.known_cameras)
+        self._next_cycle = await self.store.call(Store.next_cycle_id)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def run_cycle(self, server_ids: Iterable[str] | None = None) -> Batch:
+        """Probe the given servers (all when None) and store their samples as one batch."""
+        ids = list(self.targets) if server_ids is None else list(server_ids)
+        unknown = [i for i in ids if i not in self.targets]
+        if unknown:
+            raise KeyError(f"unknown server(s): {', '.join(unknown)}")
+        started = self.clock()
+        probes = await asyncio.gather(*(self._probe(self.targets[i]) for i in ids))
+        samples: list[Sample] = []
+        cameras: list[tuple[str, str, str]] = []
+        for probe in probes:
+            target = self.targets[probe.server]
+            samples.extend(evaluate(probe, self._known.get(probe.server, ()), target.limits))
+            if probe.eocortex.ok:
+                seen = [(c.id, c.name) for c in probe.eocortex.cameras]
+                self._known[probe.server] = seen
+                cameras.extend((probe.server, cid, name) for cid, name in seen)
+        return await self.record(started, samples, cameras)
+
+    async def record(
+        self,
+        started: datetime,
+        samples: Sequence[Sample],
+        cameras: Sequence[tuple[str, str, str]] = (),
+    ) -> Batch:
+        async with self._cycle_lock:
+            cycle = self._next_cycle
+            self._next_cycle += 1
+            finished = self.clock()
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            await self.store.call(Store.write_cycle, cycle, started, finished, samples, cameras)
+            batch = Batch(cycle, started, finished, tuple(samples), loop.time() - t0)
+        for listener in self.listeners:
+            result = listener(batch)
+            if asyncio.iscoroutine(result):
+                await result
+        return batch
+
+    async def _probe(self, target: ServerTarget) -> ServerProbe:
+        assert self._http is not None, "Engine.start() was not awaited"
+        monitor = self.config.monitor
+        async with self._semaphore:
+            ts = self.clock()
+            eoc = await probe_eocortex(
+                self._http,
+                target.api_url,
+                target.login,
+                target.password,
+                request_timeout=monitor.request_timeout,
+                server_timeout=monitor.server_timeout,
+                responsetype=self.config.eocortex.responsetype,
+            )
+        return ServerProbe(server=target.config.id, ts=ts, eocortex=eoc)
+
+
+def _target(config: Config, server: Server) -> ServerTarget:
+    override = server.eocortex
+    secret_source: Any = (
+        override
+        if override and (override.password_env or override.password_file)
+        else config.eocortex
+    )
+    password = secret_source.secret(f"{config.source}: eocortex password for server {server.id}")
+    return ServerTarget(
+        config=server,
+        api_url=api_url(config, server),
+        login=(override.user if override and override.user else config.eocortex.user),
+        password=password,
+        limits=limits_for(config, server),
+    )
+
+
+def limits_for(config: Config, server: Server) -> Limits:
+    """Most specific wins: server, then customer, then installer, then [monitor]."""
+    customer = config.customer(server.customer)
+    installer = config.installer(customer.installer)
+    chain = (server, customer, installer)
+
+    def pick(name: str) -> Any:
+        for level in chain:
+            value = getattr(level, name)
+            if value is not None:
+                return value
+        return getattr(config.monitor, name)
+
+    return Limits(
+        cpu_threshold=pick("cpu_threshold"), disk_min_write_bps=pick("disk_min_write_bps")
+    )
+
+
+def failures_before_alert(config: Config, server: Server) -> int:
+    customer = config.customer(server.customer)
+    installer = config.installer(customer.installer)
+    for level in (server, customer, installer):
+        if level.failures_before_alert is not None:
+            return level.failures_before_alert
+    return config.monitor.failures_before_alert

@@ -1,0 +1,357 @@
+"""The DuckDB store: one file, owned by one process, written a cycle at a time.
+
+DuckDB lets one process hold the file; a second cannot even open it read-only. So the engine that
+probes owns the store, and everything else (consoles, `nls sql`) asks that process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+import sql
+
+if TYPE_CHECKING:
+    from console.config import Config
+
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("cycle", pa.int64()),
+        ("server", pa.string()),
+        ("check_name", pa.string()),
+        ("subject", pa.string()),
+        ("state", pa.string()),
+        ("value", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("detail", pa.string()),
+    ]
+)
+
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+_SAFE_PRAGMAS = re.compile(
+    r"^\s*(pragma\s+)?(show_tables|show_tables_expanded|table_info|database_size|version|"
+    r"storage_info|show)\b",
+    re.IGNORECASE,
+)
+
+
+class StoreError(Exception):
+    """A store problem phrased for the operator."""
+
+    exit_code = 1
+
+
+class StoreLockedError(StoreError):
+    exit_code = 3
+
+
+class ReadOnlyError(StoreError):
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One probe result. `subject` is the camera id for camera checks, empty for the server."""
+
+    ts: datetime
+    server: str
+    check: str
+    subject: str
+    state: str
+    value: float | None
+    latency_ms: float | None
+    detail: str
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the file with extension downloads off: a missing extension must fail, not fetch."""
+    try:
+        con = duckdb.connect(
+            str(path),
+            read_only=read_only,
+            config={"autoinstall_known_extensions": False, "TimeZone": "UTC"},
+        )
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            pid = re.search(r"PID (\d+)", text)
+            owner = f" (process {pid.group(1)})" if pid else ""
+            raise StoreLockedError(
+                f"{path}: the database is in use by another nls process{owner}. DuckDB allows one "
+                "process per file: if `nls --daemon` runs, the console and commands attach to it; "
+                "otherwise stop the other process."
+            ) from None
+        raise StoreError(f"{path}: cannot open the database: {text}") from None
+    return con
+
+
+class Store:
+    """Schema, inventory sync, batch writes and read-only queries on one DuckDB connection.
+
+    Not thread-safe by itself: the engine gives it one thread (see `console.storeworker`).
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise StoreError(f"{path}: no database yet; run `nls check` or start the console once")
+        self.con = connect(path, read_only=read_only)
+        if read_only:
+            self._check_version()
+        else:
+            self.migrate()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def migrate(self) -> int:
+        """Apply pending migrations, each in its own transaction; returns the new version."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, name VARCHAR, applied TIMESTAMPTZ)"
+        )
+        current = self.version()
+        for version, name, text in sql.migrations():
+            if version <= current:
+                continue
+            self.con.execute("BEGIN")
+            try:
+                self.con.execute(text)
+                self.con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, _now()]
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            current = version
+        return current
+
+    def _check_version(self) -> None:
+        newest = max((v for v, _, _ in sql.migrations()), default=0)
+        if self.version() > newest:
+            raise StoreError(
+                f"{self.path}: written by a newer nls (schema {self.version()} > {newest}); "
+                "upgrade nls"
+            )
+
+    # -- inventory --------------------------------------------------------------------------
+
+    def sync_inventory(self, config: Config) -> None:
+        """Make the inventory tables match the config; absent rows are retired, not deleted."""
+        installers = pa.Table.from_pylist(
+            [
+                {"id": i.id, "name": i.name, "emails": i.emails, "language": i.language}
+                for i in config.installers
+            ],
+            schema=pa.schema(
+                [
+                    ("id", pa.string()),
+                    ("name", pa.string()),
+                    ("emails", pa.list_(pa.string())),
+                    ("language", pa.string()),
+                ]
+            ),
+        )
+        customers = pa.Table.from_pylist(
+            [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "installer": c.installer,
+                    "sla_plan": c.sla_plan,
+                    "timezone": c.timezone or config.installer(c.installer).timezone,
+                }
+                for c in config.customers
+            ],
+            schema=pa.schema(
+                [(k, pa.string()) for k in ("id", "name", "installer", "sla_plan", "timezone")]
+            ),
+        )
+        servers = pa.Table.from_pylist(
+            [
+                {
+                    "id": s.id,
+                    "name": s.name or s.id,
+                    "customer": s.customer,
+                    "address": s.address,
+                    "platform": s.platform,
+                    "delivered": s.delivered,
+                    "api_url": api_url(config, s),
+                }
+                for s in config.servers
+            ],
+            schema=pa.schema(
+                [(k, pa.string()) for k in ("id", "name", "customer", "address", "platform")]
+                + [("delivered", pa.date32()), ("api_url", pa.string())]
+            ),
+        )
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            for table, frame in (
+                ("installers", installers),
+                ("customers", customers),
+                ("servers", servers),
+            ):
+                con.register("incoming", frame)
+                con.execute(
+                    f"UPDATE {table} SET retired = true WHERE id NOT IN (SELECT id FROM incoming)"
+                )
+                con.execute(
+                    f"INSERT OR REPLACE INTO {table} BY NAME "
+                    "SELECT *, false AS retired FROM incoming"
+                )
+                con.unregister("incoming")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    # -- samples ----------------------------------------------------------------------------
+
+    def next_cycle_id(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM cycles").fetchone()
+        return int(row[0]) if row else 1
+
+    def write_cycle(
+        self,
+        cycle: int,
+        started: datetime,
+        finished: datetime,
+        samples: Sequence[Sample],
+        cameras: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        """Store one cycle's samples as one Arrow batch and fold them into the derived tables.
+
+        Everything happens in one transaction, so a crash leaves either the whole cycle or none.
+        """
+        batch = samples_table(cycle, samples)
+        seen = pa.Table.from_pylist(
+            [{"server": s, "camera": c, "name": n} for s, c, n in cameras],
+            schema=pa.schema(
+                [("server", pa.string()), ("camera", pa.string()), ("name", pa.string())]
+            ),
+        )
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            con.register("batch", batch)
+            con.register("seen", seen)
+            con.execute("INSERT INTO samples SELECT * FROM batch")
+            con.execute(sql.query("fold_state_changes"))
+            con.execute(sql.query("fold_current_state"))
+            con.execute(
+                "INSERT INTO cameras SELECT server, camera, name, $1, $1 FROM seen "
+                "ON CONFLICT DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen",
+                [finished],
+            )
+            con.execute(
+                "INSERT INTO cycles VALUES (?, ?, ?, ?, ?)",
+                [cycle, started, finished, len({s.server for s in samples}), len(samples)],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("batch")
+            con.unregister("seen")
+
+    def known_cameras(self) -> dict[str, list[tuple[str, str]]]:
+        """Cameras seen before, per server, so an unreachable server's cameras become unknown."""
+        known: dict[str, list[tuple[str, str]]] = {}
+        for server, camera, name in self.con.execute(
+            "SELECT server, camera, name FROM cameras ORDER BY server, name"
+        ).fetchall():
+            known.setdefault(server, []).append((camera, name))
+        return known
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query(self, text: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run read-only SQL and return an Arrow table; writes are refused before they run."""
+        check_read_only(text)
+        try:
+            return self._arrow(text, params)
+        except duckdb.Error as exc:
+            raise StoreError(f"SQL error: {exc}") from None
+
+    def named(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self._arrow(sql.query(name), params)
+
+    def _arrow(self, text: str, params: Sequence[Any] | None) -> pa.Table:
+        relation = self.con.sql(text, params=list(params) if params else None)
+        if relation is None:
+            return pa.table({})
+        return relation.to_arrow_table()
+
+
+def check_read_only(text: str) -> None:
+    """Refuse anything but queries, whichever process runs them."""
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as exc:
+        raise StoreError(f"SQL error: {exc}") from None
+    if not statements:
+        raise ReadOnlyError("no SQL statement given")
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_ONLY_STATEMENTS or (
+            kind == "PRAGMA" and not _SAFE_PRAGMAS.match(statement.query)
+        ):
+            raise ReadOnlyError(
+                f"refused: {kind} statements are not allowed here; nls sql is read-only "
+                "(SELECT, WITH ... SELECT, EXPLAIN, DESCRIBE, SHOW). Export with --format csv|json."
+            )
+
+
+def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in SAMPLE_SCHEMA.names}
+    for s in samples:
+        columns["ts"].append(s.ts)
+        columns["server"].append(s.server)
+        columns["check_name"].append(s.check)
+        columns["subject"].append(s.subject)
+        columns["state"].append(s.state)
+        columns["value"].append(s.value)
+        columns["latency_ms"].append(s.latency_ms)
+        columns["detail"].append(s.detail)
+    columns["cycle"] = [cycle] * len(samples)
+    return pa.Table.from_pydict(columns, schema=SAMPLE_SCHEMA)
+
+
+def api_url(config: Config, server: Any) -> str:
+    return server.eocortex_url or f"http://{server.address}:{config.eocortex.port}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

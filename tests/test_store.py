@@ -1,0 +1,123 @@
+"""The DuckDB store: migrations, batch writes, derived state tables, read-only queries, locking."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from console.store import ReadOnlyError, Sample, Store, StoreLockedError
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def cycle(ts: datetime, states: dict[tuple[str, str], str]) -> list[Sample]:
+    return [
+        Sample(
+            ts, server, "camera" if subject else "server_online", subject, state, 1.0, 3.0, state
+        )
+        for (server, subject), state in states.items()
+    ]
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "nls.duckdb"
+    with Store(path) as store:
+        version = store.version()
+        assert version >= 1
+    with Store(path) as store:
+        assert store.migrate() == version
+
+
+def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
+    with Store(tmp_path / "nls.duckdb") as store:
+        for n, state in enumerate(["ok", "fail", "fail", "ok"]):
+            ts = T0 + timedelta(minutes=15 * n)
+            samples = cycle(ts, {("s1", ""): "ok", ("s1", "cam-a"): state})
+            store.write_cycle(n + 1, ts, ts, samples, [("s1", "cam-a", "Entrance")])
+        assert store.query("SELECT count(*) AS n FROM samples").to_pylist() == [{"n": 8}]
+        current = store.query(
+            "SELECT state::VARCHAR AS state, consecutive, since FROM current_state "
+            "WHERE subject = 'cam-a'"
+        ).to_pylist()
+        assert current == [{"state": "ok", "consecutive": 1, "since": T0 + timedelta(minutes=45)}]
+        server = store.query(
+            "SELECT consecutive FROM current_state WHERE check_name = 'server_online'"
+        ).to_pylist()
+        assert server == [{"consecutive": 4}]
+        intervals = store.query(
+            "SELECT state::VARCHAR AS state, started, ended FROM state_changes "
+            "WHERE subject = 'cam-a' ORDER BY started"
+        ).to_pylist()
+        assert [(i["state"], i["started"], i["ended"]) for i in intervals] == [
+            ("ok", T0, T0 + timedelta(minutes=15)),
+            ("fail", T0 + timedelta(minutes=15), T0 + timedelta(minutes=45)),
+            ("ok", T0 + timedelta(minutes=45), None),
+        ]
+        assert store.known_cameras() == {"s1": [("cam-a", "Entrance")]}
+        assert store.next_cycle_id() == 5
+
+
+def test_a_large_cycle_is_one_batch(tmp_path: Path) -> None:
+    samples = [
+        Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, None, "online")
+        for n in range(31_000)
+    ]
+    with Store(tmp_path / "nls.duckdb") as store:
+        store.write_cycle(1, T0, T0, samples)
+        assert store.query("SELECT count(*) AS n FROM samples").to_pylist() == [{"n": 31_000}]
+        assert store.query("SELECT count(*) AS n FROM current_state").to_pylist() == [{"n": 31_000}]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DELETE FROM samples",
+        "DROP TABLE samples",
+        "SELECT 1; DROP TABLE samples",
+        "COPY samples TO '/tmp/x.csv'",
+        "ATTACH '/tmp/other.duckdb'",
+        "CREATE TABLE x (a INT)",
+        "SET threads = 1",
+    ],
+)
+def test_writes_are_refused_before_they_run(tmp_path: Path, text: str) -> None:
+    with Store(tmp_path / "nls.duckdb") as store:
+        with pytest.raises(ReadOnlyError, match="read-only"):
+            store.query(text)
+        assert store.query(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'samples'"
+        ).to_pylist() == [{"n": 1}]
+
+
+def test_queries_that_only_read_are_allowed(tmp_path: Path) -> None:
+    with Store(tmp_path / "nls.duckdb") as store:
+        assert store.query("DESCRIBE samples").num_rows > 5
+        assert store.query("WITH a AS (SELECT 1 AS x) SELECT x FROM a").to_pylist() == [{"x": 1}]
+
+
+def _hold(
+    path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
+) -> None:  # type: ignore[name-defined]
+    store = Store(Path(path))
+    ready.set()
+    done.wait(30)
+    store.close()
+
+
+def test_second_process_gets_a_clear_locked_error(tmp_path: Path) -> None:
+    path = tmp_path / "nls.duckdb"
+    Store(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(path), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StoreLockedError, match="in use by another nls process"):
+            Store(path, read_only=True)
+    finally:
+        done.set()
+        holder.join(30)

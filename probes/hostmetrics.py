@@ -36,6 +36,7 @@ _PARTITION = re.compile(r"^((sd|hd|vd|xvd)[a-z]+\d+|(nvme\d+n\d+|mmcblk\d+|nbd\d
 _LINUX_DISK = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _WINDOWS_DISK = re.compile(r"^[A-Za-z0-9 :_.\-]{1,64}$")
 _DRIVE = re.compile(r"^[A-Za-z]:?$")
+_INDEX = re.compile(r"^[0-9]{1,3}$")
 
 
 class MetricsParseError(ValueError):
@@ -315,7 +316,7 @@ def parse_windows(text: str, window_s: float = DEFAULT_WINDOW_S) -> HostMetrics:
         parts = line.split(" ", 4)
         if len(parts) < 4 or parts[0] != MARK or parts[1] not in ("cpu", "disk"):
             raise MetricsParseError(f"unexpected line {line[:60]!r}")
-        if not parts[2].isdigit():
+        if not _INDEX.match(parts[2]):
             raise MetricsParseError(f"bad sample index {parts[2][:20]!r}")
         i = int(parts[2])
         if parts[1] == "cpu":

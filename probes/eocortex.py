@@ -102,7 +102,7 @@ _STARTS = re.compile(r"[<{\[\"]")
 
 
 def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
-    """Yield ('xml', Element) / ('json', value) for each plausible document start.
+    """Yield ('xml', Element), ('json', value) or ('bad', reason) per plausible document start.
 
     Real servers prefix a BOM or text, so every '<', '{', '[' or '"' is a possible start;
     the caller keeps the first one whose shape it accepts.
@@ -113,21 +113,30 @@ def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
     for match in _STARTS.finditer(text):
         if tried >= MAX_CANDIDATES:
             return
-        tried += 1
         pos = match.start()
         if text[pos] == "<":
-            if has_dtd or text.startswith(("<!", "</"), pos):
+            if text.startswith(("<!", "</"), pos):
                 continue
+            tried += 1
+            if has_dtd:
+                yield "bad", "XML with a DTD or entities refused"
+                return
             try:
                 yield "xml", ET.fromstring(text[pos:])
-            except (ET.ParseError, ValueError, RecursionError):
-                continue
+            except ET.ParseError as exc:
+                yield "bad", f"malformed XML: {str(exc)[:80]}"
+            except (ValueError, RecursionError):
+                yield "bad", "malformed XML"
         else:
+            tried += 1
             try:
                 value, _ = json.JSONDecoder().raw_decode(text, pos)
-            except (ValueError, RecursionError):
-                continue
-            yield "json", value
+            except RecursionError:
+                yield "bad", "malformed JSON: nested too deep"
+            except ValueError as exc:
+                yield "bad", f"malformed JSON: {str(exc)[:80]}"
+            else:
+                yield "json", value
 
 
 def _parse(body: bytes, what: str, interpret: Callable[[str, Any], T]) -> T:
@@ -135,6 +144,9 @@ def _parse(body: bytes, what: str, interpret: Callable[[str, Any], T]) -> T:
         raise ParseError("body is not bytes")
     reason: str | None = None
     for kind, value in _candidates(bytes(body)):
+        if kind == "bad":
+            reason = reason or value
+            continue
         try:
             return interpret(kind, value)
         except ParseError as exc:
@@ -397,6 +409,9 @@ def _connect_reason(exc: BaseException) -> str:
     return "connection refused" if "refused" in text.lower() else "cannot connect"
 
 
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class _Session:
     def __init__(
         self,
@@ -424,28 +439,33 @@ class _Session:
         if command != "gettime":
             late += f" to {label}"
         try:
-            async with (
-                asyncio.timeout(self.timeout),
-                self.client.stream(
-                    "GET", self.base + path, params=params, timeout=self.timeout
-                ) as response,
-            ):
-                status = response.status_code
-                if status in (401, 403):
-                    raise _Failure("auth", self._auth_text(status, label))
-                if status != 200:
-                    raise _Failure("http", f"HTTP {status} from {label}")
-                return await self._read(response, label)
+            async with asyncio.timeout(self.timeout):
+                try:
+                    return await self._fetch(path, params, label)
+                except _STALE:
+                    # a kept-alive connection the server dropped between cycles: once more
+                    return await self._fetch(path, params, label)
         except _Failure:
             raise
         except (TimeoutError, httpx.TimeoutException):
             raise _Failure("timeout", late) from None
         except httpx.ConnectError as exc:
             raise _Failure("refused", _connect_reason(exc)) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        except _STALE:
             raise _Failure("http", f"connection closed before a full answer to {label}") from None
         except httpx.HTTPError as exc:
             raise _Failure("http", f"{type(exc).__name__} on {label}") from None
+
+    async def _fetch(self, path: str, params: dict[str, str], label: str) -> bytes:
+        async with self.client.stream(
+            "GET", self.base + path, params=params, timeout=self.timeout
+        ) as response:
+            status = response.status_code
+            if status in (401, 403):
+                raise _Failure("auth", self._auth_text(status, label))
+            if status != 200:
+                raise _Failure("http", f"HTTP {status} from {label}")
+            return await self._read(response, label)
 
     def _auth_text(self, status: int, label: str) -> str:
         if status == 401:

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from textual.app import App, ComposeResult  # noqa: E402
+from textual.app import App, ComposeResult
 
-from console.fleetview import Failing, ServerRow  # noqa: E402
-from console.tui.grid import FleetGrid  # noqa: E402
-from console.tui.gridmodel import GridFilter  # noqa: E402
+from console.fleetview import Failing, ServerRow
+from console.tui.grid import FleetGrid
+from console.tui.gridmodel import GridFilter
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 STATUSES = ("up",) * 90 + ("problem",) * 5 + ("down",) * 2 + ("quiet", "maintenance", "unknown")
@@ -43,10 +43,11 @@ def make_fleet(servers: int, seed: int = 4) -> list[ServerRow]:
         online = total if status == "up" else rng.randint(0, total)
         failing = ()
         if status in ("problem", "down"):
-            failing = tuple(
+            cameras = [
                 Failing("camera", f"cam{c}", rng.randint(1, 9), "no frames")
-                for c in range(total - online)
-            )[:3] + (Failing("cpu", "", rng.randint(1, 4), "high"),)
+                for c in range(min(3, total - online))
+            ]
+            failing = (*cameras, Failing("cpu", "", rng.randint(1, 4), "high"))
         customer = n % 400
         rows.append(
             ServerRow(
@@ -140,16 +141,18 @@ async def measure(servers: int, traced: bool) -> dict[str, str]:
         await timed("sort by cpu", lambda: grid.sort_by("cpu"))
         for count in (500, servers):
             batch = churn(rows, min(count, servers), seed=count)
-            await timed(f"live update {len(batch)} rows (sorted by cpu)", lambda b=batch: (
-                grid.apply_updates(b)
-            ))
+            await timed(
+                f"live update {len(batch)} rows (sorted by cpu)",
+                lambda b=batch: grid.apply_updates(b),
+            )
         grid.sort_by("server")
         await pilot.pause()
         for count in (500, servers):
             batch = churn(rows, min(count, servers), seed=count + 1)
-            await timed(f"live update {len(batch)} rows (sorted by name)", lambda b=batch: (
-                grid.apply_updates(b)
-            ))
+            await timed(
+                f"live update {len(batch)} rows (sorted by name)",
+                lambda b=batch: grid.apply_updates(b),
+            )
         await timed("page down", grid.action_page_down)
         if traced:
             _, peak = tracemalloc.get_traced_memory()

@@ -18,6 +18,8 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.color import Color
+from textual.css.styles import RenderStyles
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -47,6 +49,27 @@ def _fit(text: str, width: int, align: str) -> str:
         return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
     pad = " " * (width - length)
     return pad + text if align == "right" else text + pad
+
+
+def _blend(styles: RenderStyles, background: Color) -> Style:
+    """A component's colours composed over the real background: `get_component_rich_style`
+    leaves translucent and "auto" colours (e.g. $text-muted) unblended, which turns them
+    invisible on light themes."""
+    if styles.has_rule("background"):
+        background = background + styles.background
+    color: Color | None = None
+    if styles.has_rule("color"):
+        color = styles.color
+        if styles.auto_color:
+            color = background.get_contrast_text(color.a)
+        color = background + color
+    return (
+        Style.from_color(
+            color.rich_color if color is not None else None,
+            background.rich_color if styles.has_rule("background") else None,
+        )
+        + styles.text_style
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +134,10 @@ class FleetGrid(ScrollView, can_focus=True):
         & > .fleetgrid--quiet { color: $text-muted; }
         & > .fleetgrid--maintenance { color: $text-primary; }
         & > .fleetgrid--unknown { color: $text-muted; text-style: italic; }
+        &:light > .fleetgrid--header-sorted { color: $foreground; }
+        &:light > .fleetgrid--warning { color: auto 90%; background: $warning 35%; }
+        &:light > .fleetgrid--problem { color: auto 90%; background: $warning 35%; }
+        &:light > .fleetgrid--up { color: $success-darken-3; }
     }
     """
 
@@ -249,7 +276,8 @@ class FleetGrid(ScrollView, can_focus=True):
             self._sync_virtual_size()
         scrolled = self._relocate_cursor()
         if not scrolled:
-            self._refresh_positions([*self._visible_slice(changed), old_cursor, self._cursor])
+            moved = (old_cursor, self._cursor) if old_cursor != self._cursor else ()
+            self._refresh_positions([*self._visible_slice(changed), *moved])
         self._post_view_changed()
         return changed
 
@@ -296,7 +324,7 @@ class FleetGrid(ScrollView, can_focus=True):
             self.post_message(self.RowSelected(self, self._cursor_id, self._cursor))
 
     def action_cycle_sort(self) -> None:
-        keys = [c.key for c in self._layout()[1]] or [c.key for c in self._columns]
+        keys = [column.key for column, _ in self._layout()[1]] or [c.key for c in self._columns]
         current = self._model.sort_key
         following = keys[(keys.index(current) + 1) % len(keys)] if current in keys else keys[0]
         self.sort_by(following)
@@ -418,15 +446,18 @@ class FleetGrid(ScrollView, can_focus=True):
         if self._palette is not None and key == self._palette_key:
             return self._palette
         base = self.rich_style
+        background = self.background_colors[1]
 
-        def part(name: str) -> Style:
-            return base + self.get_component_rich_style(name, partial=True)
+        def part(name: str, under: Color = background) -> Style:
+            return base + _blend(self.get_component_styles(name), under)
 
-        header = part("fleetgrid--header")
+        header_styles = self.get_component_styles("fleetgrid--header")
+        header = base + _blend(header_styles, background)
+        header_background = background + header_styles.background
         self._palette = _Palette(
             base=base,
             header=header,
-            header_sorted=header + self.get_component_rich_style("fleetgrid--header-sorted"),
+            header_sorted=header + part("fleetgrid--header-sorted", header_background),
             cursor=part("fleetgrid--cursor"),
             muted=part("fleetgrid--muted"),
             warning=part("fleetgrid--warning"),

@@ -191,12 +191,12 @@ COLUMNS: tuple[Column, ...] = (
         lambda r: SEVERITY.get(r.status, 99),
     ),
     Column(
-        "server", "Server", 10, 18, 95, lambda r, _: r.name, lambda r: r.name.casefold(), flex=3
+        "server", "Server", 10, 16, 95, lambda r, _: r.name, lambda r: r.name.casefold(), flex=3
     ),
     Column(
         "customer",
         "Customer",
-        8,
+        10,
         16,
         55,
         lambda r, _: r.customer_name,
@@ -237,10 +237,10 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "disk",
-        "Disk W",
+        "Write",
         9,
         9,
-        40,
+        50,
         lambda r, _: format_rate(r.disk_write_bps),
         lambda r: r.disk_write_bps,
         align="right",
@@ -260,7 +260,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "failing",
         "Failing",
-        10,
+        16,
         24,
         80,
         lambda r, _: format_failing(r),
@@ -270,10 +270,10 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "availability",
-        "Avail30d",
+        "Avail",
         7,
-        8,
-        45,
+        7,
+        40,
         lambda r, _: _availability(r.availability_30d),
         lambda r: r.availability_30d,
         align="right",

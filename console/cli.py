@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -316,7 +317,7 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], limit: i
 @click.option("--customers", type=click.IntRange(1, 500), default=8, show_default=True)
 @click.option(
     "--control-port",
-    type=click.IntRange(1, 65535),
+    type=click.IntRange(0, 65535),
     default=7999,
     show_default=True,
     help="Port of the control API on 127.0.0.1 (see `nls fault`).",
@@ -324,71 +325,92 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], limit: i
 @click.option(
     "--interval", default="15m", show_default=True, help="Interval written to the config."
 )
-def simulate(
-    count: int,
-    cameras: int | None,
-    scenario: Path | None,
-    write_config: Path | None,
-    installers: int,
-    customers: int,
-    control_port: int,
-    interval: str,
-) -> None:
-    """Serve a simulated fleet of CREST servers on loopback addresses until interrupted."""
+@click.option(
+    "--base",
+    default="127.77.0.1",
+    show_default=True,
+    help="Loopback address of the first server; the others follow it.",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Eocortex API port on every server (0: a free port each).",
+)
+def simulate(**options: Any) -> None:
+    """Serve a simulated fleet of CREST servers on loopback addresses until interrupted.
+
+    Each server gets its own address (127.77.0.1, 127.77.0.2, ...). Faults come from --scenario
+    and from the control API (`nls fault`, `nls heal`). With --write-config it writes a matching
+    nls configuration once the fleet listens; `ready` on stderr says it is serving.
+    """
     from probes.simulator.scenario import load_scenario
 
+    scenario = options.pop("scenario")
     steps = _guard_sim(lambda: load_scenario(scenario)) if scenario else []
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            _simulate(
-                count, cameras, steps, write_config, installers, customers, control_port, interval
-            )
-        )
+        asyncio.run(_simulate(SimOptions(steps=steps, **options)))
 
 
 def _guard_sim(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (ValueError, KeyError, OSError) as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc).strip("'\""), 2)
 
 
-async def _simulate(
-    count: int,
-    cameras: int | None,
-    steps: list[Any],
-    write_config: Path | None,
-    installers: int,
-    customers: int,
-    control_port: int,
-    interval: str,
-) -> None:
-    from probes.simulator.control import serve_control
+@dataclass(frozen=True)
+class SimOptions:
+    count: int
+    cameras: int | None
+    steps: list[Any]
+    write_config: Path | None
+    installers: int
+    customers: int
+    control_port: int
+    interval: str
+    base: str
+    http_port: int
+
+
+async def _simulate(opts: SimOptions) -> None:
+    from probes.simulator.control import ControlServer
     from probes.simulator.fleet import build_fleet
-    from probes.simulator.scenario import run_scenario
+    from probes.simulator.scenario import check_steps, run_scenario
 
-    fleet = build_fleet(count, cameras=cameras)
+    fleet = build_fleet(opts.count, cameras=opts.cameras, base=opts.base, http_port=opts.http_port)
+    _guard_sim(lambda: check_steps(fleet, opts.steps))
     try:
         await fleet.start()
     except OSError as exc:
         _fail(f"cannot start the simulated fleet: {exc}", 1)
-    control = await serve_control(fleet, port=control_port)
-    if write_config:
+    control = ControlServer(fleet, port=opts.control_port)
+    try:
+        await control.start()
+    except OSError as exc:
+        await fleet.stop()
+        _fail(f"cannot open the control API on 127.0.0.1:{opts.control_port}: {exc}", 1)
+    if opts.write_config:
         write_sim_config(
-            write_config, fleet, installers=installers, customers=customers, interval=interval
+            opts.write_config,
+            fleet,
+            installers=opts.installers,
+            customers=opts.customers,
+            interval=opts.interval,
         )
-        click.echo(f"wrote {write_config}; try: nls --config {write_config} check")
+        click.echo(f"wrote {opts.write_config}; try: nls --config {opts.write_config} check")
     click.echo(
-        f"simulating {count} servers on {fleet.describe()[0]['address']}.. "
-        f"(control API on 127.0.0.1:{control_port}); Ctrl-C to stop",
+        f"simulating {opts.count} servers from {opts.base} (control API on "
+        f"127.0.0.1:{control.port}); Ctrl-C to stop\nready",
         err=True,
     )
     try:
-        if steps:
-            await run_scenario(fleet, steps)
+        if opts.steps:
+            await run_scenario(fleet, opts.steps)
         await asyncio.Event().wait()
     finally:
-        control.close()
+        await control.stop()
         await fleet.stop()
 
 
@@ -431,14 +453,18 @@ def write_sim_config(
 @click.option("--off", is_flag=True, help="Clear the fault instead of setting it.")
 @click.option("--control-port", type=int, default=7999, show_default=True)
 def fault(server: str, fault: str, camera: str | None, off: bool, control_port: int) -> None:
-    """Set or clear a fault on a running simulator, e.g. `nls fault crest-0003 camera_offline
-    --camera 2` or `nls fault crest-0001 port_closed`."""
-    from probes.simulator.control import send_control
+    """Set or clear a fault on a running simulator.
 
+    \b
+    Examples:
+      nls fault crest-0003 camera_offline --camera 2
+      nls fault crest-0001 port_closed
+      nls fault crest-0001 port_closed --off
+    """
     payload: dict[str, Any] = {"server": server, "fault": fault, "on": not off}
     if camera is not None:
         payload["camera"] = int(camera) if camera.isdigit() else camera
-    _control(control_port, "/fault", payload, send_control)
+    _control(control_port, payload)
 
 
 @main.command()
@@ -446,17 +472,19 @@ def fault(server: str, fault: str, camera: str | None, off: bool, control_port: 
 @click.option("--control-port", type=int, default=7999, show_default=True)
 def heal(server: str | None, control_port: int) -> None:
     """Clear every fault of one simulated server (or of all)."""
+    _control(control_port, {"heal": True, **({"server": server} if server else {})})
+
+
+def _control(port: int, payload: dict[str, Any]) -> None:
+    import httpx
+
     from probes.simulator.control import send_control
 
-    _control(control_port, "/heal", {"server": server} if server else {}, send_control)
-
-
-def _control(port: int, path: str, payload: dict[str, Any], send: Any) -> None:
     try:
-        answer = asyncio.run(send(port, path, payload))
-    except OSError as exc:
-        _fail(f"no simulator control API on 127.0.0.1:{port} ({exc.strerror or exc})", 1)
-    if isinstance(answer, dict) and answer.get("error"):
+        answer = asyncio.run(send_control(port, payload))
+    except (OSError, httpx.TransportError) as exc:
+        _fail(f"no simulator control API on 127.0.0.1:{port} ({exc})", 1)
+    if answer.get("error"):
         _fail(str(answer["error"]), 2)
     click.echo(json.dumps(answer))
 

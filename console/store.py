@@ -124,13 +124,15 @@ class Store:
     # -- schema ---------------------------------------------------------------------------
 
     def version(self) -> int:
-        exists = self.con.execute(
+        exists = self.scalar(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()
-        if not exists or not exists[0]:
-            return 0
-        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0) if row else 0
+        )
+        return int(self.scalar("SELECT max(version) FROM schema_version") or 0) if exists else 0
+
+    def scalar(self, text: str, params: Sequence[Any] | None = None) -> Any:
+        """First column of the first row; drains the result, which DuckDB 2.0 requires."""
+        rows = self.con.execute(text, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def migrate(self) -> int:
         """Apply pending migrations, each in its own transaction; returns the new version."""
@@ -239,8 +241,7 @@ class Store:
     # -- samples ----------------------------------------------------------------------------
 
     def next_cycle_id(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM cycles").fetchone()
-        return int(row[0]) if row else 1
+        return int(self.scalar("SELECT coalesce(max(id), 0) + 1 FROM cycles"))
 
     def write_cycle(
         self,

@@ -8,6 +8,7 @@ stopped at teardown. A missing binary skips the test, except under CI=true where
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,20 +98,15 @@ class RealXrdp:
     folder: Path
 
 
-@pytest.fixture(scope="session")
-def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSshd]:
-    """A real sshd on 127.0.0.1 accepting the current user with a throwaway key.
-
-    `known_hosts` trusts its host key; `other_key_pub` is a different key, for "changed key" tests.
-    """
-    sshd = require_binary(SSHD)
-    d = tmp_path_factory.mktemp("sshd")
+@contextmanager
+def running_sshd(sshd: str, d: Path) -> Iterator[RealSshd]:
+    """Run sshd from folder `d` (keys, config, log) until the block exits."""
     host_key = write_key(d / "host_ed25519")
     write_key(d / "client_ed25519")
     other = asyncssh.generate_private_key("ssh-ed25519")
     shutil.copy(d / "client_ed25519.pub", d / "authorized_keys")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    user = os.environ.get("USER") or __import__("getpass").getuser()
+    user = os.environ.get("USER") or getpass.getuser()
     for _ in range(3):
         port = free_port()
         (d / "sshd_config").write_text(
@@ -153,6 +150,17 @@ def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSshd]:
         stop(proc)
 
 
+@pytest.fixture(scope="session")
+def real_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSshd]:
+    """A real sshd on 127.0.0.1 accepting the current user with a throwaway key.
+
+    `known_hosts` trusts its host key; `other_key_pub` is a different key, for "changed key" tests.
+    """
+    sshd = require_binary(SSHD)
+    with running_sshd(sshd, tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
 def xrdp_ini(port: int, folder: Path) -> str:
     """The system xrdp.ini listening on 127.0.0.1:port only, logging into `folder`."""
     out = []
@@ -168,13 +176,9 @@ def xrdp_ini(port: int, folder: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.fixture(scope="session")
-def real_xrdp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealXrdp]:
-    """A real `xrdp --nodaemon` on 127.0.0.1 with its own ini copy (`-c`)."""
-    xrdp = require_binary(XRDP)
-    if not XRDP_INI.is_file():
-        require_binary(str(XRDP_INI))
-    d = tmp_path_factory.mktemp("xrdp")
+@contextmanager
+def running_xrdp(xrdp: str, d: Path) -> Iterator[RealXrdp]:
+    """Run `xrdp --nodaemon` with its own ini copy (`-c`) in folder `d` until the block exits."""
     for _ in range(3):
         port = free_port()
         (d / "xrdp.ini").write_text(xrdp_ini(port, d))
@@ -200,3 +204,13 @@ def real_xrdp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealXrdp]:
         yield RealXrdp(host="127.0.0.1", port=port, folder=d)
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def real_xrdp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealXrdp]:
+    """A real xrdp on 127.0.0.1 answering the X.224 Connection Request."""
+    xrdp = require_binary(XRDP)
+    if not XRDP_INI.is_file():
+        require_binary(str(XRDP_INI))
+    with running_xrdp(xrdp, tmp_path_factory.mktemp("xrdp")) as server:
+        yield server

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
@@ -239,6 +241,12 @@ def test_model_filters_10000_rows() -> None:
     assert all(model.row_at(i).installer_id == "i2" for i in range(len(model)))
 
 
+def test_model_module_does_not_import_textual() -> None:
+    code = "import sys, console.tui.gridmodel; sys.exit('textual' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
+
+
 # --- widget -----------------------------------------------------------------------------
 
 
@@ -376,6 +384,15 @@ async def test_cursor_follows_server_out_of_view_and_filtered_out() -> None:
         await pilot.pause()
         assert grid.cursor_server_id == target
         assert grid.scroll_offset.y > 0
+        grid.set_filter(GridFilter(statuses=PROBLEM_STATUSES))
+        await pilot.pause()
+        app.messages.clear()
+        hidden = next(r for r in make_rows(60) if r.status == "up")
+        assert grid.apply_updates([dataclasses.replace(hidden, status="quiet")]) == []
+        await pilot.pause()
+        views = [m for m in app.messages if isinstance(m, FleetGrid.ViewChanged)]
+        assert len(views) == 1
+        assert views[0].counts.up == grid.model.counts.up
         grid.set_filter(GridFilter(customer_id="nobody-has-this"))
         grid.set_filter(GridFilter())
         await pilot.pause()

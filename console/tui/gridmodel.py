@@ -355,6 +355,7 @@ class GridModel:
         self._sort_column = COLUMN_BY_KEY[sort_key]
         self._descending = descending
         self._filter = filter or GridFilter()
+        self._needle = self._filter.needle
         self.load(rows)
 
     def load(self, rows: Iterable[ServerRow]) -> None:
@@ -426,6 +427,7 @@ class GridModel:
         if new == old:
             return False
         self._filter = new
+        self._needle = new.needle
         narrowing = replace(new, text="") == replace(old, text="") and old.needle in new.needle
         if narrowing:
             needle = new.needle
@@ -452,32 +454,43 @@ class GridModel:
         new server appeared; otherwise the positions are just those of the changed rows.
         """
         keyf = self._sort_column.sort_value
+        stored, keys, serial, visible = self._rows, self._keys, self._serial, self._visible
+        unfiltered = self._filter.is_empty
         touched: list[str] = []
         resort = refilter = False
         for row in rows:
             sid = row.server_id
-            old = self._rows.get(sid)
+            old = stored.get(sid)
             if old is row or old == row:
                 continue
-            self._rows[sid] = row
-            self._serial[sid] = next(self._serials)
-            self._count(old, -1)
-            self._count(row, 1)
+            stored[sid] = row
+            serial[sid] = next(self._serials)
             touched.append(sid)
             if old is None:
+                self._count(row, 1)
                 self._hay[sid] = _haystack(row)
                 insort(self._by_id, sid)
-                self._keys[sid] = keyf(row)
+                keys[sid] = keyf(row)
                 resort = True
             else:
+                if (
+                    old.status != row.status
+                    or old.cameras_online != row.cameras_online
+                    or old.cameras_total != row.cameras_total
+                ):
+                    self._count(old, -1)
+                    self._count(row, 1)
                 if not _same_names(old, row):
                     self._hay[sid] = _haystack(row)
                 value = keyf(row)
-                if value != self._keys[sid]:
-                    self._keys[sid] = value
+                if value != keys[sid]:
+                    keys[sid] = value
                     resort = True
-            if self._matches(sid, row) != (sid in self._visible):
-                self._visible.symmetric_difference_update((sid,))
+            if not unfiltered and self._matches(sid, row) != (sid in visible):
+                visible.symmetric_difference_update((sid,))
+                refilter = True
+            elif unfiltered and sid not in visible:
+                visible.add(sid)
                 refilter = True
         if not touched:
             return []
@@ -496,11 +509,12 @@ class GridModel:
 
     def _matches(self, sid: str, row: ServerRow) -> bool:
         f = self._filter
+        needle = self._needle
         return (
             (f.installer_id is None or row.installer_id == f.installer_id)
             and (f.customer_id is None or row.customer_id == f.customer_id)
             and (f.statuses is None or row.status in f.statuses)
-            and (not f.needle or f.needle in self._hay[sid])
+            and (not needle or needle in self._hay[sid])
         )
 
     def _refilter(self) -> None:

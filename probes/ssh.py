@@ -363,7 +363,9 @@ class SshPool:
         self._locks: dict[SshTarget, asyncio.Lock] = {}
         self._closed = False
 
-    def __len__(self) -> int:
+    @property
+    def open_connections(self) -> int:
+        """How many connections are kept (a `__len__` would make an empty pool falsy)."""
         return len(self._conns)
 
     async def _get(self, target: SshTarget) -> tuple[_Pooled, bool]:

@@ -220,14 +220,14 @@ async def test_pool_reuses_and_reconnects(real_sshd: RealSshd) -> None:
         second = await pool.probe(t, "linux", WINDOW_S)
         assert first.ok and second.ok
         assert first.connect_ms is not None and second.connect_ms is None
-        assert len(pool) == 1
+        assert pool.open_connections == 1
         pool._conns[t].conn.abort()
         third = await pool.probe(t, "linux", WINDOW_S)
         assert third.ok, third.error
         assert third.connect_ms is not None
     finally:
         await pool.close()
-    assert len(pool) == 0
+    assert pool.open_connections == 0
 
 
 async def test_pool_failure_is_a_result(real_sshd: RealSshd) -> None:

@@ -11,11 +11,12 @@ weekdays from Monday, so the day-of-week field is translated to names before it 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -157,6 +158,78 @@ def active_window(
         if best is None or _rank(w) < _rank(best):
             best = w
     return best
+
+
+def lookup(
+    windows: Iterable[MaintenanceWindow],
+    customer_of: Mapping[str, str],
+    installer_of: Mapping[str, str],
+) -> Callable[[str, datetime], MaintenanceWindow | None]:
+    """The (server, at) -> window predicate that `alerting.evaluate` takes."""
+    current = list(windows)
+
+    def find(server: str, at: datetime) -> MaintenanceWindow | None:
+        return active_window(current, server, customer_of.get(server), installer_of.get(server), at)
+
+    return find
+
+
+_FIELDS = (
+    "id, scope_kind, scope_id, reason, announced_at, created_by, starts, ends, cron, timezone,"
+    " duration_min, removed_at"
+)
+
+
+class DuckMaintenanceStore:
+    """The `maintenance` table; removal only stamps `removed_at` so SLA history keeps the row."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a validated window; `id` 0 means "assign the next one"."""
+        if window.id == 0:
+            (next_id,) = self.con.execute(
+                "SELECT coalesce(max(id), 0) + 1 FROM maintenance"
+            ).fetchone()
+            window = dataclasses.replace(window, id=next_id)
+        self.con.execute(
+            f"INSERT INTO maintenance ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [getattr(window, f.strip()) for f in _FIELDS.split(",")],
+        )
+        return window
+
+    def windows(self, include_removed: bool = False) -> list[MaintenanceWindow]:
+        where = "" if include_removed else "WHERE removed_at IS NULL"
+        utc_cols = ", ".join(
+            f"timezone('UTC', {f})" if f in _TIME_FIELDS else f
+            for f in (f.strip() for f in _FIELDS.split(","))
+        )
+        rows = self.con.execute(
+            f"SELECT {utc_cols} FROM maintenance {where} ORDER BY id"
+        ).fetchall()
+        names = [f.strip() for f in _FIELDS.split(",")]
+        return [
+            MaintenanceWindow(
+                **{
+                    n: (v.replace(tzinfo=UTC) if n in _TIME_FIELDS and v is not None else v)
+                    for n, v in zip(names, r, strict=True)
+                }
+            )
+            for r in rows
+        ]
+
+    def remove(self, window_id: int, at: datetime) -> bool:
+        """Stop a window from `at` on; False when there is no such active window."""
+        found = self.con.execute(
+            "UPDATE maintenance SET removed_at = ? WHERE id = ? AND removed_at IS NULL "
+            "RETURNING id",
+            [at, window_id],
+        ).fetchall()
+        return bool(found)
+
+
+_TIME_FIELDS = frozenset({"announced_at", "starts", "ends", "removed_at"})
 
 
 def _rank(w: MaintenanceWindow) -> tuple[int, int]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -476,3 +479,14 @@ def test_every_language_defines_the_same_templates() -> None:
                 placeholders = set(re.findall(r"\$(\w+)", body))
                 english = set(re.findall(r"\$(\w+)", templates("en")[fmt][name]))
                 assert placeholders == english, (lang, fmt, name)
+
+
+def test_headless_modules_never_import_textual() -> None:
+    modules = "alerting, notify, mailer, outbox, maintenance"
+    code = (
+        f"import sys; from console import {modules}; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'jinja2')); "
+        "assert not bad, bad"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
-from console.maintenance import MaintenanceError, MaintenanceWindow, active_window
+from console.maintenance import (
+    DuckMaintenanceStore,
+    MaintenanceError,
+    MaintenanceWindow,
+    active_window,
+    lookup,
+)
 
 ANNOUNCED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -178,3 +186,27 @@ def test_aware_times_in_any_zone_compare_correctly() -> None:
     assert w.occurrence_at(brussels) == (w.starts, w.ends)
     with pytest.raises(MaintenanceError, match="has no time zone"):
         w.occurrence_at(datetime(2026, 3, 10, 9, 30))
+
+
+MIGRATION = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "001_initial.sql"
+
+
+def test_store_round_trip_and_soft_removal(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "nls.duckdb"))
+    con.execute(MIGRATION.read_text(encoding="utf-8"))
+    store = DuckMaintenanceStore(con)
+    first = store.add(one_off(id=0, created_by="ops"))
+    second = store.add(recurring(id=0, scope_kind="customer", scope_id="cu1"))
+    assert (first.id, second.id) == (1, 2)
+    assert store.windows() == [first, second]
+    assert store.remove(1, utc(2026, 3, 10, 9, 0))
+    assert not store.remove(1, utc(2026, 3, 10, 9, 30))
+    assert store.windows() == [second]
+    (removed, _) = store.windows(include_removed=True)
+    assert removed.removed_at == utc(2026, 3, 10, 9, 0)
+    assert removed.occurrence_at(utc(2026, 3, 10, 8, 30)) is not None
+
+    find = lookup(store.windows(include_removed=True), {"s1": "cu1"}, {"s1": "in1"})
+    assert find("s1", utc(2026, 3, 10, 8, 30)) == removed
+    assert find("s1", utc(2026, 3, 12, 1, 45)) == second
+    assert find("s2", utc(2026, 3, 12, 1, 45)) is None

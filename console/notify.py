@@ -243,7 +243,7 @@ def _what(lang: Mapping, e: Event) -> str:
 
 def _check_label(lang: Mapping, check: str, label: str) -> str:
     name = lang["checks"].get(check, check)
-    return f"{name}: {label}" if label else name
+    return f"{name}{lang['units']['label_separator']}{label}" if label else name
 
 
 def _zone(name: str) -> ZoneInfo:

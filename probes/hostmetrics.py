@@ -77,16 +77,18 @@ def _check_args(window_s: float, samples: int) -> None:
 
 
 def linux_command(window_s: float = DEFAULT_WINDOW_S, samples: int = DEFAULT_SAMPLES) -> str:
-    """A POSIX sh command printing `samples + 1` snapshots `window_s / samples` apart."""
+    """`samples + 1` snapshots `window_s / samples` apart, in `sh -c '...'` so that the
+    account's login shell (bash, fish, csh...) does not matter."""
     _check_args(window_s, samples)
     step = f"{window_s / samples:.3f}"
-    return (
-        f"LC_ALL=C; echo '{MARK} linux v1 window={window_s:g} samples={samples}'; "
-        f"echo \"{MARK} blocks $(ls /sys/block 2>/dev/null | tr '\\n' ' ')\"; "
+    script = (
+        f'echo "{MARK} linux v1 window={window_s:g} samples={samples}"; '
+        f'echo "{MARK} blocks $(ls /sys/block 2>/dev/null | tr "\\n" " ")"; '
         f'i=0; while :; do echo "{MARK} snap $i"; cat /proc/uptime; head -n 1 /proc/stat; '
         f"cat /proc/diskstats; [ $i -ge {samples} ] && break; i=$((i+1)); sleep {step}; done; "
-        f"echo '{MARK} end'"
+        f'echo "{MARK} end"'
     )
+    return f"env LC_ALL=C sh -c '{script}'"
 
 
 def _windows_script(window_s: float, samples: int, disk: str | None) -> str:

@@ -296,6 +296,8 @@ def _failure(exc: BaseException) -> tuple[ErrorKind, str, str | None]:
         return "timeout", "timed out", None
     if isinstance(exc, OSError):
         return "refused", f"network error: {exc.strerror or type(exc).__name__}", None
+    if isinstance(exc, ValueError):
+        return "command", f"bad probe arguments: {exc}", None
     return "command", f"unexpected {type(exc).__name__}", None
 
 
@@ -313,6 +315,7 @@ async def probe_host(
     connect_ms = None
     conn = None
     try:
+        metrics_command(platform, window_s, samples, disk)
         conn, fp, key = await connect(target)
         connect_ms = (time.perf_counter() - start) * 1000
         metrics = await run_metrics(conn, platform, window_s, samples, disk, target.command_timeout)

@@ -242,3 +242,11 @@ async def test_pool_failure_is_a_result(real_sshd: RealSshd) -> None:
         await pool.close()
     assert isinstance(bad, HostResult) and bad.error_kind == "hostkey" and bad.finding
     assert bad.fingerprint == fingerprint_of(real_sshd.host_key_pub)
+
+
+async def test_bad_arguments_are_a_result_not_an_exception() -> None:
+    t = SshTarget("127.0.0.1", 1, "u", known_hosts="/dev/null")
+    r = await probe_host(t, "linux", 5.0, disk="sda; reboot")
+    assert r.error_kind == "command" and "unsafe" in (r.error or "")
+    r = await probe_host(t, "solaris", 5.0)  # type: ignore[arg-type]
+    assert r.error_kind == "command"

@@ -1,8 +1,10 @@
 """SSH host-metrics probe: one command per host over asyncssh, host key always verified.
 
 Host key policy, in order: a `pinned_key` is the sole authority (a different key is refused and
-reported as a security finding); else a `known_hosts` file; else, with `trust_on_first_use`,
-any key is accepted and returned so the caller can pin it; else the user's ~/.ssh/known_hosts.
+reported as a security finding); else a `known_hosts` file (with `trust_on_first_use`, a host
+it has no entry for is accepted, never one whose key differs); else, with `trust_on_first_use`,
+any key is accepted; else the user's ~/.ssh/known_hosts. Every result carries the presented
+key (fingerprint and OpenSSH line) so the caller can pin it.
 
 Probes never raise (except `asyncio.CancelledError`): every failure is a `HostResult` with an
 `error_kind`. Secrets (password, key passphrase) are kept out of reprs, errors and logs.
@@ -75,7 +77,9 @@ class HostResult:
     connect_ms: float | None = None
 
 
-class _ProbeError(Exception):
+class ProbeError(Exception):
+    """A classified probe failure; `connect` raises it, the probes turn it into a HostResult."""
+
     def __init__(
         self,
         kind: ErrorKind,
@@ -133,11 +137,11 @@ async def _tcp_connect(host: str, port: int, limit_s: float) -> socket.socket:
                 raise
             return sock
     except TimeoutError:
-        raise _ProbeError("timeout", f"TCP connect to {host}:{port} timed out") from None
+        raise ProbeError("timeout", f"TCP connect to {host}:{port} timed out") from None
     except ConnectionRefusedError:
-        raise _ProbeError("refused", f"connection to {host}:{port} refused") from None
+        raise ProbeError("refused", f"connection to {host}:{port} refused") from None
     except OSError as exc:
-        raise _ProbeError("refused", f"cannot reach {host}:{port}: {exc.strerror}") from None
+        raise ProbeError("refused", f"cannot reach {host}:{port}: {exc.strerror}") from None
 
 
 def _known_hosts_keys(target: SshTarget) -> list[str]:
@@ -152,31 +156,31 @@ def _known_hosts_keys(target: SshTarget) -> list[str]:
     return list(dict.fromkeys(k.get_fingerprint("sha256") for k in trusted))
 
 
-def _hostkey_error(target: SshTarget, client: _Client, pinned_fp: str | None) -> _ProbeError:
+def _hostkey_error(target: SshTarget, client: _Client, pinned_fp: str | None) -> ProbeError:
     where = f"{target.host}:{target.port}"
     key = client.presented
     now = key.get_fingerprint("sha256") if key else "unknown"
     was = [pinned_fp] if pinned_fp is not None else _known_hosts_keys(target)
     if was:
         text = f"host key changed: was {', '.join(was)}, now {now}"
-        return _ProbeError("hostkey", f"{where}: {text}", f"{where}: {text}", key)
-    return _ProbeError("hostkey", f"{where}: host key {now} not in known_hosts", None, key)
+        return ProbeError("hostkey", f"{where}: {text}", f"{where}: {text}", key)
+    return ProbeError("hostkey", f"{where}: host key {now} not in known_hosts", None, key)
 
 
-def _handshake_error(target: SshTarget, exc: Exception) -> _ProbeError:
+def _handshake_error(target: SshTarget, exc: Exception) -> ProbeError:
     if isinstance(exc, asyncssh.PermissionDenied):
-        return _ProbeError("auth", f"authentication as {target.username!r} rejected")
+        return ProbeError("auth", f"authentication as {target.username!r} rejected")
     if isinstance(exc, TimeoutError):
-        return _ProbeError("timeout", "SSH handshake/authentication timed out")
+        return ProbeError("timeout", "SSH handshake/authentication timed out")
     if isinstance(exc, asyncssh.ProtocolError | asyncssh.KeyExchangeFailed):
-        return _ProbeError("garbage", f"not a usable SSH server: {exc.reason}")
+        return ProbeError("garbage", f"not a usable SSH server: {exc.reason}")
     if isinstance(exc, asyncssh.DisconnectError):
         if "timeout" in exc.reason.lower() or "timed out" in exc.reason.lower():
-            return _ProbeError("timeout", f"SSH handshake/authentication timed out: {exc.reason}")
-        return _ProbeError("refused", f"server closed the connection: {exc.reason}")
+            return ProbeError("timeout", f"SSH handshake/authentication timed out: {exc.reason}")
+        return ProbeError("refused", f"server closed the connection: {exc.reason}")
     if isinstance(exc, OSError):
-        return _ProbeError("refused", f"handshake failed: {exc.strerror or type(exc).__name__}")
-    return _ProbeError("garbage", f"handshake failed: {type(exc).__name__}")
+        return ProbeError("refused", f"handshake failed: {exc.strerror or type(exc).__name__}")
+    return ProbeError("garbage", f"handshake failed: {type(exc).__name__}")
 
 
 def _auth_options(target: SshTarget) -> dict:
@@ -187,7 +191,7 @@ def _auth_options(target: SshTarget) -> dict:
             try:
                 keys.append(asyncssh.read_private_key(path, target.passphrase))
             except (OSError, asyncssh.KeyImportError, asyncssh.KeyEncryptionError):
-                raise _ProbeError("auth", f"client key {path} could not be loaded") from None
+                raise ProbeError("auth", f"client key {path} could not be loaded") from None
     return {
         "username": target.username,
         "password": target.password,
@@ -204,7 +208,7 @@ async def connect(
 ) -> tuple[asyncssh.SSHClientConnection, str, str]:
     """Open a verified, authenticated connection; returns it with the host key's fp and text.
 
-    Raises `_ProbeError` (classified); used by `probe_host` and `SshPool`.
+    Raises `ProbeError` (classified); used by `probe_host` and `SshPool`.
     """
     pinned_fp = None
     if target.pinned_key:
@@ -212,14 +216,17 @@ async def connect(
             pinned_fp = fingerprint_of(target.pinned_key)
         except (ValueError, asyncssh.KeyImportError):
             msg = "pinned key is neither SHA256:... nor a public key"
-            raise _ProbeError("hostkey", msg) from None
-    if pinned_fp is not None or target.trust_on_first_use:
-        known_hosts: object = _NO_TRUST
+            raise ProbeError("hostkey", msg) from None
+    known_hosts: object = ()
+    accept_any = False
+    if pinned_fp is not None:
+        known_hosts = _NO_TRUST
     elif target.known_hosts:
         known_hosts = target.known_hosts
-    else:
-        known_hosts = ()
-    client = _Client(pinned_fp, accept_any=pinned_fp is None and target.trust_on_first_use)
+        accept_any = target.trust_on_first_use and not _known_hosts_keys(target)
+    elif target.trust_on_first_use:
+        known_hosts, accept_any = _NO_TRUST, True
+    client = _Client(pinned_fp, accept_any)
     options = _auth_options(target)
     sock = await _tcp_connect(target.host, target.port, target.connect_timeout)
     try:
@@ -231,7 +238,6 @@ async def connect(
             known_hosts=known_hosts,
             client_factory=lambda: client,
             connect_timeout=target.auth_timeout,
-            login_timeout=target.auth_timeout,
             keepalive_interval=keepalive_interval or 0,
             keepalive_count_max=3,
             **options,
@@ -247,7 +253,7 @@ async def connect(
     key = conn.get_server_host_key()
     if key is None:
         conn.close()
-        raise _ProbeError("hostkey", "server presented no host key")
+        raise ProbeError("hostkey", "server presented no host key")
     return conn, key.get_fingerprint("sha256"), _key_text(key)
 
 
@@ -268,25 +274,25 @@ async def run_metrics(
     try:
         done = await conn.run(cmd, check=False, timeout=limit)
     except asyncssh.TimeoutError:
-        raise _ProbeError("timeout", f"metrics command did not finish in {limit:g} s") from None
+        raise ProbeError("timeout", f"metrics command did not finish in {limit:g} s") from None
     if done.exit_status != 0:
         err = done.stderr if isinstance(done.stderr, str) else ""
         tail = err.strip().splitlines()[-1][:200] if err.strip() else ""
-        raise _ProbeError("command", f"metrics command exited {done.exit_status}: {tail}".rstrip())
+        raise ProbeError("command", f"metrics command exited {done.exit_status}: {tail}".rstrip())
     out = done.stdout if isinstance(done.stdout, str) else ""
     try:
         return parse_metrics(platform, out, window_s, disk)
     except MetricsParseError as exc:
-        raise _ProbeError("garbage", f"unparseable metrics output: {exc}") from None
+        raise ProbeError("garbage", f"unparseable metrics output: {exc}") from None
 
 
 def _presented(exc: BaseException) -> tuple[str | None, str | None]:
-    key = exc.presented if isinstance(exc, _ProbeError) else None
+    key = exc.presented if isinstance(exc, ProbeError) else None
     return (key.get_fingerprint("sha256"), _key_text(key)) if key else (None, None)
 
 
 def _failure(exc: BaseException) -> tuple[ErrorKind, str, str | None]:
-    if isinstance(exc, _ProbeError):
+    if isinstance(exc, ProbeError):
         return exc.kind, str(exc), exc.finding
     if isinstance(exc, asyncssh.ChannelOpenError):
         return "command", f"cannot open a session channel: {exc.reason}", None
@@ -382,7 +388,7 @@ class SshPool:
         pooled = _Pooled(conn, fp, key)
         if self._closed:
             conn.close()
-            raise _ProbeError("refused", "pool closed")
+            raise ProbeError("refused", "pool closed")
         self._conns[target] = pooled
         return pooled, True
 

@@ -128,6 +128,22 @@ async def test_tofu_returns_key_to_pin_then_pin_holds(real_sshd: RealSshd) -> No
     assert pinned.ok and pinned.finding is None
 
 
+async def test_tofu_never_overrides_a_known_hosts_entry(
+    real_sshd: RealSshd, tmp_path: Path
+) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[{real_sshd.host}]:{real_sshd.port} {real_sshd.other_key_pub}\n")
+    changed = await probe_host(
+        target(real_sshd, known_hosts=str(kh), trust_on_first_use=True), "linux", WINDOW_S
+    )
+    assert changed.error_kind == "hostkey" and changed.finding
+    kh.write_text("")
+    first = await probe_host(
+        target(real_sshd, known_hosts=str(kh), trust_on_first_use=True), "linux", WINDOW_S
+    )
+    assert first.ok and first.fingerprint == fingerprint_of(real_sshd.host_key_pub)
+
+
 async def test_pinned_key_changed_is_a_finding(real_sshd: RealSshd) -> None:
     result = await probe_host(
         target(real_sshd, trust_on_first_use=True, pinned_key=real_sshd.other_key_pub),
@@ -144,14 +160,11 @@ async def test_pinned_key_changed_is_a_finding(real_sshd: RealSshd) -> None:
 async def test_wrong_password_is_auth_and_never_leaks(
     real_sshd: RealSshd, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """At asyncssh's default debug level; level 3 dumps packets, password included: never use it."""
     secret = "s3cr3t-Pa55-do-not-log"
     caplog.set_level(logging.DEBUG)
-    asyncssh.set_debug_level(3)
-    try:
-        t = target(real_sshd, client_keys=None, password=secret, passphrase=secret + "x")
-        result = await probe_host(t, "linux", WINDOW_S)
-    finally:
-        asyncssh.set_debug_level(1)
+    t = target(real_sshd, client_keys=None, password=secret, passphrase=secret + "x")
+    result = await probe_host(t, "linux", WINDOW_S)
     assert result.error_kind == "auth"
     for text in (repr(t), str(t), repr(result), result.error or "", caplog.text):
         assert secret not in text

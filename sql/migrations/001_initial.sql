@@ -32,14 +32,15 @@ CREATE TABLE servers (
     retired     BOOLEAN NOT NULL DEFAULT false
 );
 
--- Cameras as last seen through the Eocortex API; kept when the server is unreachable so
--- that their samples can be recorded as unknown rather than vanish.
+-- Cameras as seen through the Eocortex API; kept when the server is unreachable so that their
+-- samples can be recorded as unknown rather than vanish. Written only when a camera appears or
+-- is renamed (when it was last seen is current_state.last_ts).
 CREATE TABLE cameras (
     server      VARCHAR NOT NULL,
     camera      VARCHAR NOT NULL,
     name        VARCHAR NOT NULL,
     first_seen  TIMESTAMPTZ NOT NULL,
-    last_seen   TIMESTAMPTZ NOT NULL,
+    renamed     TIMESTAMPTZ,
     PRIMARY KEY (server, camera)
 );
 

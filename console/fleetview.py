@@ -6,10 +6,12 @@ reached over a unix socket are two transports behind one console.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from console.maintenance import MaintenanceWindow
 
 Status = Literal["up", "problem", "down", "quiet", "maintenance", "unknown"]
 
@@ -92,23 +94,81 @@ class ServerDetail:
     availability: dict[str, float | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    mode: Literal["embedded", "attached"]
+    version: str
+    database: str
+    interval_s: float
+    next_cycle: datetime | None
+    installer: str | None
+    started: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MailRow:
+    """One outbox entry as the console lists it (never the body: it may be long)."""
+
+    key: str
+    created: datetime
+    kind: str
+    server: str | None
+    installer: str | None
+    recipients: tuple[str, ...]
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+
+
+class AccessDenied(Exception):
+    """The caller's scope does not allow this (e.g. SQL in an installer-scoped console)."""
+
+
 class FleetSource(Protocol):
-    """What a console may ask of an engine, embedded or attached."""
+    """What a console may ask of an engine, embedded or attached over the daemon's socket.
+
+    An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
+    updates, detail and history never show them, and `sql` raises AccessDenied.
+    """
 
     mode: Literal["embedded", "attached"]
+
+    async def info(self) -> SourceInfo: ...
 
     async def snapshot(self) -> FleetSnapshot: ...
 
     def updates(self) -> AsyncIterator[tuple[ServerRow, ...]]:
-        """Rows that changed, one batch per stored probe batch."""
+        """Rows that changed, one tuple per stored probe batch; ends when the source closes."""
         ...
 
-    async def server_detail(self, server_id: str) -> ServerDetail: ...
+    async def server_detail(self, server_id: str) -> ServerDetail:
+        """Raises KeyError for a server outside the scope."""
+        ...
 
     async def history(
         self, server_id: str, check: str, since: datetime
-    ) -> list[tuple[datetime, float | None]]: ...
+    ) -> list[tuple[datetime, float | None]]:
+        """(ts, value) of one server-level check (cpu, disk_activity, ...) since `since`."""
+        ...
 
     async def sql(self, query: str) -> Any:
-        """Run read-only SQL; returns a pyarrow.Table."""
+        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/StoreError on bad SQL."""
         ...
+
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+        """Probe now, outside the schedule; returns the number of samples stored."""
+        ...
+
+    async def maintenance_list(self) -> list[MaintenanceWindow]: ...
+
+    async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a window (its id is assigned here) and return it."""
+        ...
+
+    async def maintenance_remove(self, window_id: int) -> None: ...
+
+    async def outbox(self, limit: int = 100) -> list[MailRow]: ...
+
+    async def close(self) -> None: ...

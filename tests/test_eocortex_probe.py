@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from probes.eocortex import ALLOWED_REQUESTS, EocortexResult, password_hash, probe_eocortex
+from probes.eocortex import (
+    ALLOWED_REQUESTS,
+    EocortexResult,
+    client_limits,
+    password_hash,
+    probe_eocortex,
+)
 from probes.simulator.fleet import Fleet, SimServer
 
 PASSWORD = "S3cret-for-tests"
@@ -223,3 +229,17 @@ async def test_probe_never_raises_on_garbage(http_client, fleet: Fleet, body: by
     assert not result.ok
     assert result.error_kind == "garbage"
     assert result.error and result.error.startswith("unreadable answer from /")
+
+
+async def test_many_servers_through_one_bounded_client(fleet_factory) -> None:
+    fleet = await fleet_factory(5, cameras=8, password=PASSWORD)
+    gate = asyncio.Semaphore(2)
+    async with httpx.AsyncClient(limits=client_limits(2)) as client:
+
+        async def one(srv: SimServer) -> EocortexResult:
+            async with gate:
+                return await probe(client, srv)
+
+        results = await asyncio.gather(*(one(s) for s in fleet.servers.values()))
+    assert [r.server_name for r in results] == [s.name for s in fleet.servers.values()]
+    assert all(r.ok and len(r.cameras) == 8 for r in results)

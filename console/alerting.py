@@ -22,32 +22,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from console.maintenance import MaintenanceWindow
+from console.sample import Key, Sample
 
-SampleState = Literal["ok", "fail", "unknown"]
 AlertStatus = Literal["ok", "pending", "alerting"]
 Suppression = Literal["quiet", "maintenance", "server_down"]
-Key = tuple[str, str, str]
 
 SERVER_CHECK = "server_online"
 DEPENDENT_CHECKS = frozenset({"camera", "cpu", "disk_activity"})
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One probe result of the cycle; `label` is what a mail calls the subject (camera name)."""
-
-    ts: datetime
-    server: str
-    check: str
-    subject: str
-    state: SampleState
-    value: float | None = None
-    detail: str = ""
-    label: str = ""
-
-    @property
-    def key(self) -> Key:
-        return (self.server, self.check, self.subject)
 
 
 @dataclass(frozen=True, slots=True)

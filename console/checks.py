@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from console.store import Sample
+from console.sample import Sample
 from probes.eocortex import EocortexResult
 
 SERVER_ONLINE = "server_online"
@@ -62,7 +62,9 @@ def _sample(
     value: float | None = None,
     latency_ms: float | None = None,
 ) -> Sample:
-    return Sample(probe.ts, probe.server, check, subject, state, value, latency_ms, detail)
+    return Sample(
+        probe.ts, probe.server, check, subject, state, value, detail, latency_ms=latency_ms
+    )
 
 
 def _server_online(probe: ServerProbe) -> Sample:

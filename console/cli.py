@@ -11,7 +11,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -25,7 +24,8 @@ import click
 
 from console import __version__
 from console.config import Config, ConfigError, load_config
-from console.store import Sample, Store, StoreError
+from console.sample import Sample
+from console.store import Store, StoreError
 
 EXIT_PROBLEMS = 1
 
@@ -377,9 +377,15 @@ class SimOptions:
 async def _simulate(opts: SimOptions) -> None:
     from probes.simulator.control import ControlServer
     from probes.simulator.fleet import build_fleet
+    from probes.simulator.hosts import add_host_protocols
     from probes.simulator.scenario import check_steps, run_scenario
 
     fleet = build_fleet(opts.count, cameras=opts.cameras, base=opts.base, http_port=opts.http_port)
+    host_key = add_host_protocols(
+        fleet,
+        ssh_port=0 if opts.http_port == 0 else 2222,
+        rdp_port=0 if opts.http_port == 0 else 3389,
+    )
     _guard_sim(lambda: check_steps(fleet, opts.steps))
     try:
         await fleet.start()
@@ -398,6 +404,7 @@ async def _simulate(opts: SimOptions) -> None:
             installers=opts.installers,
             customers=opts.customers,
             interval=opts.interval,
+            host_key=host_key,
         )
         click.echo(f"wrote {opts.write_config}; try: nls --config {opts.write_config} check")
     click.echo(
@@ -414,36 +421,11 @@ async def _simulate(opts: SimOptions) -> None:
         await fleet.stop()
 
 
-def write_sim_config(
-    path: Path,
-    fleet: Any,
-    *,
-    installers: int = 3,
-    customers: int = 8,
-    interval: str = "15m",
-    database: Path | None = None,
-    extra: str = "",
-) -> None:
-    """Config plus a 0600 password file, so the config itself holds no secret."""
-    from console.simconfig import fleet_config
+def write_sim_config(path: Path, fleet: Any, **options: Any) -> Path:
+    """See console.simconfig.write_sim_config."""
+    from console.simconfig import write_sim_config as write
 
-    path = path.resolve()
-    secret = path.with_suffix(".password")
-    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(fleet.password)
-    path.write_text(
-        fleet_config(
-            fleet.describe(),
-            password_file=secret,
-            database=database or path.with_suffix(".duckdb"),
-            interval=interval,
-            installers=installers,
-            customers=customers,
-            extra=extra,
-        ),
-        encoding="utf-8",
-    )
+    return write(path, fleet, **options)
 
 
 @main.command()

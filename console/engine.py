@@ -19,7 +19,8 @@ import httpx
 
 from console.checks import Limits, ServerProbe, evaluate
 from console.config import Config, Server
-from console.store import Sample, Store, api_url
+from console.sample import Sample
+from console.store import Store, api_url
 from console.storeworker import StoreWorker
 from probes.eocortex import probe_eocortex
 

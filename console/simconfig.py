@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def fleet_config(
     customers: int = 8,
     delivered: str = "2025-01-06",
     ssh_user: str | None = None,
+    known_hosts: Path | None = None,
     extra: str = "",
 ) -> str:
     """TOML text with `installers` installers, `customers` customers and the fleet's servers."""
@@ -77,7 +79,7 @@ def fleet_config(
             "[ssh]",
             f"user = {q(ssh_user)}",
             f"password_file = {q(str(password_file))}",
-            "trust_on_first_use = true",
+            f"known_hosts = {q(str(known_hosts))}" if known_hosts else "trust_on_first_use = true",
             "",
         ]
     lines.append(extra)
@@ -117,7 +119,48 @@ def fleet_config(
         ]
         if ssh_user and server.get("ssh_port"):
             lines.append(f"ssh = {{ port = {int(server['ssh_port'])} }}")
-        if server.get("rdp_port"):
+        if ssh_user and server.get("rdp_port"):
             lines.append(f"rdp = {{ port = {int(server['rdp_port'])} }}")
         lines.append("")
     return "\n".join(lines)
+
+
+def write_sim_config(
+    path: Path,
+    fleet: Any,
+    *,
+    host_key: str | None = None,
+    installers: int = 3,
+    customers: int = 8,
+    interval: str = "15m",
+    database: Path | None = None,
+    extra: str = "",
+) -> Path:
+    """Config plus a 0600 password file (the config itself holds no secret) and, when the fleet
+    speaks SSH (`host_key` given), a known_hosts file so host keys are verified, not trusted."""
+    from probes.simulator.hosts import known_hosts
+
+    path = path.resolve()
+    secret = path.with_suffix(".password")
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(fleet.password)
+    hosts_file = None
+    if host_key:
+        hosts_file = path.with_suffix(".known_hosts")
+        hosts_file.write_text(known_hosts(fleet, host_key), encoding="utf-8")
+    path.write_text(
+        fleet_config(
+            fleet.describe(),
+            password_file=secret,
+            database=database or path.with_suffix(".duckdb"),
+            interval=interval,
+            installers=installers,
+            customers=customers,
+            ssh_user=fleet.login if host_key else None,
+            known_hosts=hosts_file,
+            extra=extra,
+        ),
+        encoding="utf-8",
+    )
+    return path

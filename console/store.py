@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 import sql
+from console.sample import Sample
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -56,20 +56,6 @@ class StoreLockedError(StoreError):
 
 class ReadOnlyError(StoreError):
     exit_code = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One probe result. `subject` is the camera id for camera checks, empty for the server."""
-
-    ts: datetime
-    server: str
-    check: str
-    subject: str
-    state: str
-    value: float | None
-    latency_ms: float | None
-    detail: str
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console.store import ReadOnlyError, Sample, Store, StoreLockedError
+from console.sample import Sample
+from console.store import ReadOnlyError, Store, StoreLockedError
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -16,7 +17,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 def cycle(ts: datetime, states: dict[tuple[str, str], str]) -> list[Sample]:
     return [
         Sample(
-            ts, server, "camera" if subject else "server_online", subject, state, 1.0, 3.0, state
+            ts, server, "camera" if subject else "server_online", subject, state, 1.0, state
         )
         for (server, subject), state in states.items()
     ]
@@ -62,7 +63,7 @@ def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
 
 def test_a_large_cycle_is_one_batch(tmp_path: Path) -> None:
     samples = [
-        Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, None, "online")
+        Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, "online")
         for n in range(31_000)
     ]
     with Store(tmp_path / "nls.duckdb") as store:

@@ -1,4 +1,4 @@
-"""`nls simulate`, `nls check`, `nls sql` and `nls config check` end to end, as separate processes."""
+"""`nls simulate`, `check`, `sql` and `config check` end to end, as separate processes."""
 
 from __future__ import annotations
 

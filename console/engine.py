@@ -11,18 +11,20 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from console.checks import Limits, ServerProbe, evaluate
-from console.config import Config, Server
+from console.config import Config, Server, SshSettings
 from console.sample import Sample
 from console.store import Store, api_url
 from console.storeworker import StoreWorker
 from probes.eocortex import probe_eocortex
+from probes.rdp import RdpResult, probe_rdp
+from probes.ssh import HostResult, SshPool, SshTarget, probe_host
 
 log = logging.getLogger("nls.engine")
 Clock = Callable[[], datetime]
@@ -53,6 +55,9 @@ class ServerTarget:
     login: str
     password: str = field(repr=False)
     limits: Limits
+    ssh: SshTarget | None = None
+    ssh_settings: SshSettings | None = None
+    rdp_port: int | None = None
 
 
 class Engine:
@@ -74,15 +79,19 @@ class Engine:
         self._semaphore = asyncio.Semaphore(config.monitor.concurrency)
         self._cycle_lock = asyncio.Lock()
         self._next_cycle = 0
+        self._ssh_pool = SshPool(keepalive_interval=60.0)
+        self._pins: dict[str, str] = {}
 
     async def start(self) -> None:
         await self.store.call(Store.sync_inventory, self.config)
         self._known = await self.store.call(Store.known_cameras)
         self._next_cycle = await self.store.call(Store.next_cycle_id)
+        self._pins = await self.store.call(Store.host_keys)
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(c.aclose() for c in clients))
+        await self._ssh_pool.close()
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -148,19 +157,57 @@ class Engine:
         return client
 
     async def _probe(self, target: ServerTarget) -> ServerProbe:
+        """The Eocortex API, SSH metrics and the RDP handshake of one server, side by side."""
         monitor = self.config.monitor
         async with self._semaphore:
             ts = self.clock()
-            eoc = await probe_eocortex(
-                self._client(target.config.id),
-                target.api_url,
-                target.login,
-                target.password,
-                request_timeout=monitor.request_timeout,
-                server_timeout=monitor.server_timeout,
-                responsetype=self.config.eocortex.responsetype,
+            eoc, host, rdp = await asyncio.gather(
+                probe_eocortex(
+                    self._client(target.config.id),
+                    target.api_url,
+                    target.login,
+                    target.password,
+                    request_timeout=monitor.request_timeout,
+                    server_timeout=monitor.server_timeout,
+                    responsetype=self.config.eocortex.responsetype,
+                ),
+                self._probe_ssh(target),
+                self._probe_rdp(target),
             )
-        return ServerProbe(server=target.config.id, ts=ts, eocortex=eoc)
+        return ServerProbe(server=target.config.id, ts=ts, eocortex=eoc, host=host, rdp=rdp)
+
+    async def _probe_rdp(self, target: ServerTarget) -> RdpResult | None:
+        if target.rdp_port is None:
+            return None
+        return await probe_rdp(
+            target.config.address, target.rdp_port, timeout=self.config.monitor.request_timeout
+        )
+
+    async def _probe_ssh(self, target: ServerTarget) -> HostResult | None:
+        settings = target.ssh_settings
+        if target.ssh is None or settings is None:
+            return None
+        server = target.config.id
+        ssh = target.ssh
+        if settings.trust_on_first_use and server in self._pins:
+            ssh = replace(ssh, pinned_key=self._pins[server])
+        window = self.config.monitor.sample_window
+        platform = target.config.platform
+        if settings.keep_open:
+            result = await self._ssh_pool.probe(ssh, platform, window, disk=settings.archive_disk)
+        else:
+            result = await probe_host(ssh, platform, window, disk=settings.archive_disk)
+        if settings.trust_on_first_use and result.host_key and server not in self._pins:
+            self._pins[server] = result.host_key
+            await self.store.call(
+                Store.pin_host_key, server, result.host_key, result.fingerprint or "", self.clock()
+            )
+        if result.finding:
+            log.warning("security finding on %s: %s", server, result.finding)
+            await self.store.call(
+                Store.add_finding, self.clock(), server, "host_key", result.finding
+            )
+        return result
 
 
 def _target(config: Config, server: Server) -> ServerTarget:
@@ -171,12 +218,49 @@ def _target(config: Config, server: Server) -> ServerTarget:
         else config.eocortex
     )
     password = secret_source.secret(f"{config.source}: eocortex password for server {server.id}")
+    ssh_settings = ssh_settings_for(config, server)
+    rdp = config.rdp.model_copy(
+        update=server.rdp.model_dump(exclude_none=True) if server.rdp else {}
+    )
     return ServerTarget(
         config=server,
         api_url=api_url(config, server),
         login=(override.user if override and override.user else config.eocortex.user),
         password=password,
         limits=limits_for(config, server),
+        ssh=_ssh_target(config, server, ssh_settings) if ssh_settings else None,
+        ssh_settings=ssh_settings,
+        rdp_port=rdp.port if rdp.enabled else None,
+    )
+
+
+def ssh_settings_for(config: Config, server: Server) -> SshSettings | None:
+    """[ssh] with the server's overrides; None when SSH is off or has no credential at all."""
+    merged = config.ssh.model_copy(
+        update=server.ssh.model_dump(exclude_none=True) if server.ssh else {}
+    )
+    if not merged.enabled:
+        return None
+    if not (merged.key_file or merged.password_env or merged.password_file):
+        return None
+    return merged
+
+
+def _ssh_target(config: Config, server: Server, ssh: SshSettings) -> SshTarget:
+    password = ssh.secret(f"{config.source}: ssh password for server {server.id}") or None
+    timeout = config.monitor.request_timeout
+    return SshTarget(
+        host=server.address,
+        port=ssh.port,
+        username=ssh.user,
+        password=password if not ssh.key_file else None,
+        client_keys=(str(ssh.key_file),) if ssh.key_file else None,
+        passphrase=password if ssh.key_file else None,
+        known_hosts=str(ssh.known_hosts) if ssh.known_hosts else None,
+        trust_on_first_use=ssh.trust_on_first_use,
+        connect_timeout=timeout,
+        auth_timeout=timeout * 2,
+        command_timeout=timeout * 2,
     )
 
 

@@ -291,6 +291,18 @@ class Store:
             known.setdefault(server, []).append((camera, name))
         return known
 
+    def host_keys(self) -> dict[str, str]:
+        """SSH host keys pinned on first use, per server."""
+        return dict(self.con.execute("SELECT server, key FROM host_keys").fetchall())
+
+    def pin_host_key(self, server: str, key: str, fingerprint: str, at: datetime) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO host_keys VALUES (?, ?, ?, ?)", [server, key, fingerprint, at]
+        )
+
+    def add_finding(self, ts: datetime, server: str, kind: str, detail: str) -> None:
+        self.con.execute("INSERT INTO findings VALUES (?, ?, ?, ?)", [ts, server, kind, detail])
+
     # -- queries ----------------------------------------------------------------------------
 
     def query(self, text: str, params: Sequence[Any] | None = None) -> pa.Table:

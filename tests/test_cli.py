@@ -92,6 +92,9 @@ def test_check_prints_a_sample_for_every_server_and_camera(sim: Sim) -> None:
     cameras = [s for s in samples if s["check"] == "camera"]
     assert len(online) == 5 and all(s["state"] == "ok" for s in online)
     assert len(cameras) == 20 and all(s["state"] == "ok" for s in cameras)
+    for check in ("cpu", "disk_activity", "video_rights"):
+        found = [s for s in samples if s["check"] == check]
+        assert len(found) == 5 and all(s["state"] == "ok" for s in found), found
     assert all(str(s["ts"]).endswith("Z") for s in samples)
 
 
@@ -138,7 +141,10 @@ def test_sql_answers_from_stored_samples_and_refuses_writes(sim: Sim) -> None:
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert rows[0] == {"server": "crest-0001", "n": 12}
+    assert rows[0] == {
+        "server": "crest-0001",
+        "n": 16,
+    }  # 2 cycles x (online, 4 cameras, rights, cpu, disk)
     csv_out = nls("--config", str(sim.config), "sql", "SELECT 1 AS a, 'x' AS b", "--format", "csv")
     assert csv_out.stdout.splitlines() == ["a,b", "1,x"]
     refused = nls("--config", str(sim.config), "sql", "DELETE FROM samples")
@@ -173,3 +179,35 @@ def test_version_and_help() -> None:
     for command in ("check", "sql", "simulate", "config", "fault", "demo"):
         result = nls(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_host_checks_fail_for_their_faults(sim: Sim) -> None:
+    sim.check()
+    sim.fault("crest-0001", "cpu_high")
+    sim.fault("crest-0002", "disk_idle")
+    sim.fault("crest-0003", "host_down")
+    sim.fault("crest-0004", "port_closed")  # Eocortex API down, host up
+    sim.fault("crest-0005", "cpu_spike")
+    samples = sim.check()
+    by = {(s["server"], s["check"]): s for s in samples if s["subject"] == ""}
+    cpu = by[("crest-0001", "cpu")]
+    assert cpu["state"] == "fail" and "above 98%" in str(cpu["detail"])
+    disk = by[("crest-0002", "disk_activity")]
+    assert disk["state"] == "fail" and "recording has stopped" in str(disk["detail"])
+    down = by[("crest-0003", "server_online")]
+    assert down["state"] == "fail" and "nothing answers" in str(down["detail"])
+    assert by[("crest-0003", "cpu")]["state"] == "unknown"
+    assert by[("crest-0003", "disk_activity")]["state"] == "unknown"
+    service = by[("crest-0004", "server_online")]
+    assert service["state"] == "fail" and "Eocortex service down" in str(service["detail"])
+    assert by[("crest-0004", "cpu")]["state"] == "ok"
+    assert by[("crest-0005", "cpu")]["state"] == "ok", "one spike is not sustained load"
+
+
+def test_host_that_accepts_but_never_completes_is_not_booted(sim: Sim) -> None:
+    for fault in ("port_closed", "ssh_down", "rdp_silent"):
+        sim.fault("crest-0002", fault)
+    samples = sim.check("--server", "crest-0002")
+    online = next(s for s in samples if s["check"] == "server_online")
+    assert online["state"] == "fail"
+    assert "not booted or hung" in str(online["detail"]), online["detail"]

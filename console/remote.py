@@ -1,0 +1,306 @@
+"""RemoteSource: the FleetSource of a console attached to a running daemon.
+
+It connects lazily, in whichever event loop first uses it, because the console's loop (Textual's)
+only exists once the app runs. One connection carries every call concurrently; one reader task
+routes results to their callers and update frames to their subscriptions. Errors come back as the
+exceptions an embedded source raises (KeyError, AccessDenied, ReadOnlyError, StoreError,
+ValueError), and a lost daemon as DaemonUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from console import __version__
+from console.fleetview import (
+    FleetSnapshot,
+    MailRow,
+    ServerDetail,
+    ServerRow,
+    SourceInfo,
+)
+from console.maintenance import MaintenanceWindow
+from console.runtime import candidate_sockets
+from console.wire import (
+    METHODS,
+    ROWS,
+    SUBSCRIBE,
+    VERSION,
+    DaemonUnavailable,
+    Header,
+    ProtocolError,
+    decode,
+    encode_args,
+    frame,
+    raw,
+    read_frame,
+    rebuild,
+)
+
+CONNECT_TIMEOUT = 5.0
+_END = object()
+
+
+def find_daemon(database: Path, configured: Path | None = None) -> Path | None:
+    """The socket of a daemon that answers for `database`, or None (no daemon, or a stale file)."""
+    for path in candidate_sockets(database, configured):
+        if not path.exists():
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        return path
+    return None
+
+
+class _Updates:
+    """Client side of one subscription: bounded like the daemon's, resync on overflow."""
+
+    def __init__(self, limit: int) -> None:
+        self.items: deque[Any] = deque()
+        self.limit = limit
+        self.resync = False
+        self.changed = asyncio.Event()
+
+    def push(self, item: Any) -> None:
+        if item is not _END and not isinstance(item, BaseException):
+            if len(self.items) >= self.limit:
+                self.items.clear()
+                self.resync = True
+            if self.resync:
+                self.changed.set()
+                return
+        self.items.append(item)
+        self.changed.set()
+
+
+class RemoteSource:
+    """FleetSource over the daemon's unix socket (mode "attached")."""
+
+    mode: Literal["embedded", "attached"] = "attached"
+
+    def __init__(self, path: Path, *, installer: str | None = None, queue_limit: int = 256) -> None:
+        self.path = path
+        self.installer = installer
+        self.queue_limit = queue_limit
+        self.welcome: dict[str, Any] = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[tuple[Header, bytes]]] = {}
+        self._subs: dict[int, _Updates] = {}
+        self._ids = itertools.count(1)
+        self._connecting: asyncio.Lock | None = None
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, path: Path, *, installer: str | None = None) -> RemoteSource:
+        """Connect now, so that a missing daemon or a refused scope shows up at once."""
+        source = cls(path, installer=installer)
+        await source._ensure()
+        return source
+
+    @property
+    def connected(self) -> bool:
+        return self._reader_task is not None and not self._reader_task.done()
+
+    # -- FleetSource -----------------------------------------------------------------------
+
+    async def info(self) -> SourceInfo:
+        info = await self._call("info")
+        return dataclasses.replace(info, mode="attached")
+
+    async def snapshot(self) -> FleetSnapshot:
+        snap = await self._call("snapshot")
+        return dataclasses.replace(snap, mode="attached")
+
+    async def updates(self) -> AsyncIterator[tuple[ServerRow, ...]]:
+        """Changed rows per stored batch; ends when the daemon or this source goes away."""
+        await self._ensure()
+        sub_id = next(self._ids)
+        queue = _Updates(self.queue_limit)
+        self._subs[sub_id] = queue
+        self._send(frame(Header(t="call", id=sub_id, m=SUBSCRIBE)))
+        try:
+            while True:
+                if not queue.items and not queue.resync:
+                    queue.changed.clear()
+                    await queue.changed.wait()
+                if queue.resync:
+                    queue.resync = False
+                    yield (await self.snapshot()).rows
+                    continue
+                item = queue.items.popleft()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._subs.pop(sub_id, None)
+            if self.connected:
+                with contextlib.suppress(Exception):
+                    self._send(frame(Header(t="cancel", id=sub_id)))
+
+    async def server_detail(self, server_id: str) -> ServerDetail:
+        return await self._call("server_detail", server_id)
+
+    async def history(
+        self, server_id: str, check: str, since: datetime
+    ) -> list[tuple[datetime, float | None]]:
+        return await self._call("history", server_id, check, since)
+
+    async def sql(self, query: str) -> Any:
+        import pyarrow as pa
+
+        _, blob = await self._request("sql", query)
+        return pa.ipc.open_stream(blob).read_all()
+
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+        return await self._call("check_now", list(server_ids) if server_ids is not None else None)
+
+    async def maintenance_list(self) -> list[MaintenanceWindow]:
+        return await self._call("maintenance_list")
+
+    async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        return await self._call("maintenance_add", window)
+
+    async def maintenance_remove(self, window_id: int) -> None:
+        await self._call("maintenance_remove", window_id)
+
+    async def outbox(self, limit: int = 100) -> list[MailRow]:
+        return await self._call("outbox", limit)
+
+    async def close(self) -> None:
+        """Detach; the daemon carries on as if nothing happened."""
+        self._closed = True
+        self._drop(None)
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader_task
+
+    async def __aenter__(self) -> RemoteSource:
+        await self._ensure()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        header, _ = await self._request(method, *args)
+        return decode(header.r, METHODS[method].result)
+
+    async def _request(self, method: str, *args: Any) -> tuple[Header, bytes]:
+        await self._ensure()
+        request = next(self._ids)
+        future: asyncio.Future[tuple[Header, bytes]] = asyncio.get_running_loop().create_future()
+        self._pending[request] = future
+        try:
+            self._send(frame(Header(t="call", id=request, m=method, a=encode_args(method, args))))
+            header, blob = await future
+        except asyncio.CancelledError:
+            if self.connected:
+                with contextlib.suppress(Exception):
+                    self._send(frame(Header(t="cancel", id=request)))
+            raise
+        finally:
+            self._pending.pop(request, None)
+        if header.t == "error":
+            raise rebuild(header.e, header.msg)
+        return header, blob
+
+    def _send(self, data: bytes) -> None:
+        if self._writer is None or not self.connected:
+            raise DaemonUnavailable(f"not connected to the daemon at {self.path}")
+        self._writer.write(data)
+
+    async def _ensure(self) -> None:
+        if self.connected:
+            return
+        if self._closed:
+            raise DaemonUnavailable("this source is closed")
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if not self.connected:
+                await self._open()
+
+    async def _open(self) -> None:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                reader, writer = await asyncio.open_unix_connection(str(self.path))
+                hello = {"v": raw(VERSION), "installer": raw(self.installer)}
+                hello["client"] = raw(f"nls {__version__}")
+                writer.write(frame(Header(t="hello", a=hello)))
+                got = await read_frame(reader)
+        except (OSError, TimeoutError, ProtocolError) as exc:
+            raise DaemonUnavailable(f"no nls daemon answers on {self.path}: {exc}") from None
+        if got is None:
+            writer.close()
+            raise DaemonUnavailable(f"the daemon at {self.path} closed the connection")
+        header, _ = got
+        if header.t == "error":
+            writer.close()
+            raise rebuild(header.e, header.msg)
+        self.welcome = decode(header.r, dict[str, Any]) or {}
+        self._reader, self._writer = reader, writer
+        self._reader_task = asyncio.create_task(self._read_loop(reader))
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        error: BaseException | None = None
+        try:
+            while True:
+                got = await read_frame(reader)
+                if got is None:
+                    break
+                self._route(*got)
+        except (OSError, ProtocolError) as exc:
+            error = exc
+        finally:
+            self._drop(error)
+
+    def _route(self, header: Header, blob: bytes) -> None:
+        sub = self._subs.get(header.id)
+        if sub is not None and header.t in ("update", "end", "error"):
+            if header.t == "update":
+                sub.push(decode(header.r, ROWS))
+            elif header.t == "end":
+                sub.push(_END)
+            else:
+                sub.push(rebuild(header.e, header.msg))
+            return
+        future = self._pending.get(header.id)
+        if future is not None and not future.done():
+            future.set_result((header, blob))
+
+    def _drop(self, error: BaseException | None) -> None:
+        """The connection is gone: fail waiting calls, end subscriptions."""
+        lost = DaemonUnavailable(
+            f"lost the connection to the daemon at {self.path}" + (f": {error}" if error else "")
+        )
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(lost)
+        for sub in self._subs.values():
+            sub.push(_END)

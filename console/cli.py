@@ -14,20 +14,22 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from console import __version__
 from console.config import Config, ConfigError, load_config
+from console.fleetview import AccessDenied as AccessDeniedError
 from console.sample import Sample
 from console.store import Store, StoreError
 
 EXIT_PROBLEMS = 1
+T = TypeVar("T")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -35,21 +37,64 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
 def _guard(fn: Callable[[], Any]) -> Any:
+    """Known failures become one line and an exit code; the daemon's errors arrive as the same
+    exceptions as local ones, so each command handles both paths alike."""
+    from console.maintenance import MaintenanceError
+    from console.runtime import AlreadyRunning
+    from console.wire import DaemonUnavailable, RemoteError
+
     try:
         return fn()
     except ConfigError as exc:
         _fail(str(exc), ConfigError.exit_code)
     except StoreError as exc:
         _fail(str(exc), exc.exit_code)
+    except AlreadyRunning as exc:
+        _fail(str(exc), EXIT_LOCKED)
+    except MaintenanceError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except DaemonUnavailable as exc:
+        _fail(f"{exc}; is `nls --daemon` still running?", 1)
+    except RemoteError as exc:
+        _fail(f"the daemon failed: {exc} (see its log)", 1)
+    except AccessDeniedError as exc:
+        _fail(str(exc), EXIT_USAGE)
 
 
 class Context:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, socket: Path | None = None) -> None:
         self.config_path = config_path
+        self.socket = socket
 
     def config(self) -> Config:
         return _guard(lambda: load_config(self.config_path))
+
+    def daemon(self, config: Config) -> Path | None:
+        """The socket of a daemon running for this database, if there is one."""
+        from console.remote import find_daemon
+
+        return find_daemon(config.database_path, self.socket)
+
+    def through_daemon(
+        self, config: Config, work: Callable[[Any], Awaitable[T]], *, installer: str | None = None
+    ) -> tuple[bool, T | None]:
+        """(True, result of `work(remote)`) when a daemon runs, else (False, None)."""
+        path = self.daemon(config)
+        if path is None:
+            return False, None
+
+        async def run() -> T:
+            from console.remote import RemoteSource
+
+            async with RemoteSource(path, installer=installer) as remote:
+                return await work(remote)
+
+        return True, _guard(lambda: asyncio.run(run()))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,22 +105,99 @@ class Context:
     envvar="NLS_CONFIG",
     help="Configuration file (default: $NLS_CONFIG, else ./nls.toml).",
 )
+@click.option(
+    "--daemon",
+    "as_daemon",
+    is_flag=True,
+    help="Run headless: schedule, probes, alerting, mail and the local API socket.",
+)
+@click.option(
+    "--installer",
+    metavar="ID",
+    help="Open the console scoped to one installer (their servers only, no SQL).",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="NLS_SOCKET",
+    help="The daemon's socket (default: <database>.sock beside the database).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="With --daemon: the least severe log records written to stderr.",
+)
 @click.version_option(__version__, "--version", "-V", prog_name="nls")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
+def main(
+    ctx: click.Context,
+    config_path: str | None,
+    as_daemon: bool,
+    installer: str | None,
+    socket_path: Path | None,
+    log_level: str,
+) -> None:
     """nls: monitoring console for a fleet of CREST servers running Eocortex.
+
+    With no command, opens the live console: attached to the running daemon of the configured
+    database when there is one, else embedded (probing in this process).
 
     \b
     Quick start on a simulated fleet:
       nls demo
     Against your own fleet:
       nls --config nls.toml config check
+      nls --config nls.toml --daemon          (24/7: schedule, alerts, e-mail, API)
+      nls --config nls.toml                   (console; attaches to the daemon)
       nls --config nls.toml check
       nls --config nls.toml sql "SELECT * FROM current_state WHERE state = 'fail'"
     """
-    ctx.obj = Context(config_path)
-    if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+    ctx.obj = Context(config_path, socket_path)
+    if ctx.invoked_subcommand is not None:
+        if as_daemon or installer:
+            _fail("--daemon and --installer go without a command: `nls --daemon`", EXIT_USAGE)
+        return
+    config = ctx.obj.config()
+    if as_daemon:
+        if installer:
+            _fail("--installer scopes a console; the daemon always serves every installer", 2)
+        sys.exit(_daemon(config, socket_path, log_level))
+    sys.exit(_console(ctx.obj, config, installer))
+
+
+def _daemon(config: Config, socket_path: Path | None, log_level: str) -> int:
+    from console.daemon import Daemon
+    from console.runtime import setup_logging
+
+    setup_logging(log_level)
+    for server in config.servers:
+        _guard(lambda server=server: _resolve_secrets(config, server))
+    try:
+        daemon = Daemon(config, socket_path=socket_path)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    return _guard(lambda: asyncio.run(daemon.run()))
+
+
+def _console(obj: Context, config: Config, installer: str | None) -> int:
+    if installer is not None and installer not in {i.id for i in config.installers}:
+        known = ", ".join(i.id for i in config.installers) or "(none)"
+        _fail(f"no installer {installer!r} in {config.source}; known: {known}", EXIT_USAGE)
+    try:
+        from console.tui.launch import run_console
+    except ImportError as exc:
+        _fail(f"the console is not available in this installation ({exc})", 1)
+    path = obj.daemon(config)
+    if path is None:
+        return _guard(lambda: run_console(config, installer=installer))
+    from console.remote import RemoteSource
+
+    source = RemoteSource(path, installer=installer)
+    return _guard(lambda: run_console(config, installer=installer, source=source))
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -145,7 +267,11 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     missing = [s for s in servers if s not in known]
     if missing:
         _fail(f"unknown server {', '.join(missing)}; see `nls config check`", 2)
-    samples = _guard(lambda: asyncio.run(_check(config, list(servers) or None)))
+    ids = list(servers) or None
+    attached, samples = obj.through_daemon(config, lambda remote: _check_remote(remote, ids))
+    if not attached:
+        samples = _guard(lambda: asyncio.run(_check(config, ids)))
+    assert samples is not None
     if as_json:
         out = sys.stdout
         for s in samples:
@@ -168,6 +294,32 @@ async def _check(config: Config, server_ids: list[str] | None) -> list[Sample]:
     async with StoreWorker(config.database_path) as store, Engine(config, store) as engine:
         batch = await engine.run_cycle(server_ids)
     return list(batch.samples)
+
+
+async def _check_remote(remote: Any, server_ids: list[str] | None) -> list[Sample]:
+    """Ask the daemon for a cycle now, then read back what it stored for those servers."""
+    started = datetime.now(UTC).replace(microsecond=0)
+    await remote.check_now(server_ids)
+    where = f"last_ts >= TIMESTAMPTZ '{started.isoformat()}'"
+    if server_ids:
+        where += " AND server IN (" + ", ".join(f"'{i}'" for i in server_ids) + ")"
+    table = await remote.sql(
+        "SELECT last_ts AS ts, server, check_name, subject, state::VARCHAR AS state, value, "
+        f"detail FROM current_state WHERE {where} ORDER BY server, check_name <> "
+        "'server_online', check_name, subject"
+    )
+    return [
+        Sample(
+            ts=r["ts"],
+            server=r["server"],
+            check=r["check_name"],
+            subject=r["subject"],
+            state=r["state"],
+            value=r["value"],
+            detail=r["detail"],
+        )
+        for r in table.to_pylist()
+    ]
 
 
 def sample_json(s: Sample) -> dict[str, Any]:
@@ -231,7 +383,9 @@ def sql_command(obj: Context, query: str, fmt: str) -> None:
         with Store(config.database_path, read_only=True) as store:
             return store.query(query)
 
-    table = _guard(run)
+    attached, table = obj.through_daemon(config, lambda remote: remote.sql(query))
+    if not attached:
+        table = _guard(run)
     rows = table.to_pylist()
     columns = table.column_names
     if fmt == "json":
@@ -295,6 +449,269 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]], limit: i
         ]
         out.append("  ".join(cells).rstrip())
     click.echo("\n".join(out))
+
+
+# -- maintenance ------------------------------------------------------------------------------
+
+
+@main.group("maintenance")
+def maintenance_group() -> None:
+    """Maintenance windows: failures are recorded but no alert is sent.
+
+    \b
+    Examples:
+      nls maintenance add --server crest-0003 --start "2026-03-01 22:00" --end "2026-03-02 02:00" \\
+          --reason "disk replacement"
+      nls maintenance add --customer acme --cron "0 2 * * 0" --timezone Europe/Brussels \\
+          --duration 120 --reason "weekly Windows updates"
+      nls maintenance list
+      nls maintenance remove 4
+    """
+
+
+@maintenance_group.command("add")
+@click.option("--server", metavar="ID", help="The window covers this server.")
+@click.option("--customer", metavar="ID", help="The window covers every server of this customer.")
+@click.option("--installer", metavar="ID", help="The window covers every server of this installer.")
+@click.option(
+    "--start",
+    metavar="TIME",
+    help="ISO time, e.g. '2026-03-01 22:00' (local) or '2026-03-01T21:00Z'. With --cron: the "
+    "first day it applies.",
+)
+@click.option("--end", metavar="TIME", help="ISO time; with --cron: when it stops applying.")
+@click.option("--cron", metavar="EXPR", help="Recurring: a 5-field crontab, e.g. '0 2 * * 0'.")
+@click.option(
+    "--timezone",
+    metavar="ZONE",
+    help="IANA zone of --cron and of times without an offset (default: the scope's zone).",
+)
+@click.option("--duration", type=click.IntRange(1), metavar="MIN", help="Minutes, with --cron.")
+@click.option("--reason", required=True, help="Why; SLA reports quote it.")
+@click.option(
+    "--announced",
+    metavar="TIME",
+    help="When the customer was told (default: now); SLA reports distinguish announced work.",
+)
+@click.pass_obj
+def maintenance_add(obj: Context, **options: Any) -> None:
+    """Add a one-off (--start/--end) or recurring (--cron/--duration) window."""
+    config = obj.config()
+    window = _guard(lambda: _window(config, **options))
+    attached, stored = obj.through_daemon(config, lambda remote: remote.maintenance_add(window))
+    if not attached:
+        stored = _guard(lambda: _local_maintenance(config, lambda m: m.add(window)))
+    assert stored is not None
+    click.echo(f"added maintenance window {stored.id}: {_window_when(stored)}")
+
+
+def _window(config: Config, **o: Any) -> Any:
+    from console.maintenance import MaintenanceError, MaintenanceWindow
+
+    scopes = [(k, o[k]) for k in ("server", "customer", "installer") if o[k]]
+    if len(scopes) != 1:
+        raise MaintenanceError("give exactly one of --server, --customer or --installer")
+    kind, scope_id = scopes[0]
+    known = {
+        "server": [s.id for s in config.servers],
+        "customer": [c.id for c in config.customers],
+        "installer": [i.id for i in config.installers],
+    }[kind]
+    if scope_id not in known:
+        raise MaintenanceError(f"no {kind} {scope_id!r} in {config.source}")
+    zone = o["timezone"] or _scope_zone(config, kind, scope_id)
+    if o["cron"] is None and (o["duration"] is not None):
+        raise MaintenanceError("--duration goes with --cron; a one-off window takes --end")
+    return MaintenanceWindow(
+        id=0,
+        scope_kind=kind,
+        scope_id=scope_id,
+        reason=o["reason"],
+        announced_at=_when(o["announced"], zone, "--announced") or datetime.now(UTC),
+        created_by=_user(),
+        starts=_when(o["start"], zone, "--start"),
+        ends=_when(o["end"], zone, "--end"),
+        cron=o["cron"],
+        timezone=zone if o["cron"] else None,
+        duration_min=o["duration"],
+    )
+
+
+def _scope_zone(config: Config, kind: str, scope_id: str) -> str:
+    if kind == "server":
+        scope_id, kind = next(s.customer for s in config.servers if s.id == scope_id), "customer"
+    if kind == "customer":
+        customer = config.customer(scope_id)
+        return customer.timezone or config.installer(customer.installer).timezone
+    return config.installer(scope_id).timezone
+
+
+def _when(text: str | None, zone: str, option: str) -> datetime | None:
+    """ISO time; without an offset it is wall-clock time in `zone`."""
+    from zoneinfo import ZoneInfo
+
+    from console.maintenance import MaintenanceError
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise MaintenanceError(
+            f"{option} {text!r} is not an ISO time such as 2026-03-01 22:00 or 2026-03-01T21:00Z"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value.astimezone(UTC)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _local_maintenance(config: Config, fn: Callable[[Any], T], *, read_only: bool = False) -> T:
+    """Run on the database directly; only possible while no other process holds it."""
+    from console.maintenance import DuckMaintenanceStore
+
+    with Store(config.database_path, read_only=read_only) as store:
+        return fn(DuckMaintenanceStore(store.con))
+
+
+@maintenance_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per window.")
+@click.pass_obj
+def maintenance_list(obj: Context, as_json: bool) -> None:
+    """Active windows (one-off ones that ended stay listed until removed)."""
+    config = obj.config()
+    attached, windows = obj.through_daemon(config, lambda remote: remote.maintenance_list())
+    if not attached:
+        windows = _guard(lambda: _local_maintenance(config, lambda m: m.windows(), read_only=True))
+    assert windows is not None
+    if as_json:
+        import dataclasses
+
+        for w in windows:
+            click.echo(json.dumps(dataclasses.asdict(w), default=_json_default))
+        return
+    _print_table(
+        ["id", "scope", "when", "reason", "announced"],
+        [
+            [
+                str(w.id),
+                f"{w.scope_kind} {w.scope_id}",
+                _window_when(w),
+                w.reason,
+                _local(w.announced_at),
+            ]
+            for w in windows
+        ],
+    )
+
+
+def _window_when(w: Any) -> str:
+    if w.cron:
+        text = f"cron '{w.cron}' {w.timezone}, {w.duration_min} min"
+        if w.starts:
+            text += f", from {_local(w.starts)}"
+        if w.ends:
+            text += f", until {_local(w.ends)}"
+        return text
+    return f"{_local(w.starts)} -> {_local(w.ends)}"
+
+
+def _local(value: datetime | None) -> str:
+    """A time in this machine's zone, with its offset so nobody has to guess."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M%z") if value else ""
+
+
+@maintenance_group.command("remove")
+@click.argument("window_id", type=int)
+@click.pass_obj
+def maintenance_remove(obj: Context, window_id: int) -> None:
+    """End a window now (its row stays, for SLA history)."""
+    config = obj.config()
+
+    async def remote_remove(remote: Any) -> bool:
+        try:
+            await remote.maintenance_remove(window_id)
+        except KeyError:
+            return False
+        return True
+
+    attached, removed = obj.through_daemon(config, remote_remove)
+    if not attached:
+        now = datetime.now(UTC)
+        removed = _guard(lambda: _local_maintenance(config, lambda m: m.remove(window_id, now)))
+    if not removed:
+        _fail(f"no active maintenance window {window_id}; see `nls maintenance list`", 2)
+    click.echo(f"removed maintenance window {window_id}")
+
+
+# -- mail -------------------------------------------------------------------------------------
+
+
+@main.group("mail")
+def mail_group() -> None:
+    """The e-mail outbox: every notification is stored before it is sent."""
+
+
+@mail_group.command("list")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]))
+@click.pass_obj
+def mail_list(obj: Context, limit: int, status: str | None) -> None:
+    """Newest mails first: when, status, kind, server, recipients, subject, attempts, error."""
+    config = obj.config()
+    attached, rows = obj.through_daemon(config, lambda remote: remote.outbox(limit))
+    if not attached:
+        rows = _guard(lambda: _local_outbox(config, limit))
+    assert rows is not None
+    rows = [r for r in rows if status is None or r.status == status]
+    _print_table(
+        ["created", "status", "kind", "server", "to", "subject", "tries", "error"],
+        [
+            [
+                _local(r.created),
+                r.status,
+                r.kind,
+                r.server or "",
+                ", ".join(r.recipients),
+                r.subject,
+                str(r.attempts),
+                r.last_error or "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _local_outbox(config: Config, limit: int) -> list[Any]:
+    from console.fleetview import MailRow
+    from console.outbox import DuckOutboxStore
+
+    with Store(config.database_path, read_only=True) as store:
+        found = DuckOutboxStore(store.con).recent(limit)
+    return [
+        MailRow(
+            r.key,
+            r.created,
+            r.kind,
+            r.server,
+            r.installer,
+            r.recipients,
+            r.subject,
+            r.status,
+            r.attempts,
+            r.last_error,
+            r.sent_at,
+        )
+        for r in found
+    ]
 
 
 # -- simulator --------------------------------------------------------------------------------
@@ -475,9 +892,31 @@ def _control(port: int, payload: dict[str, Any]) -> None:
 
 
 @main.command()
-@click.option("--servers", "count", type=click.IntRange(1, 2000), default=20, show_default=True)
-def demo(count: int) -> None:
-    """Start a simulated fleet in this process, run one check cycle on it and print it."""
+@click.option("--servers", "count", type=click.IntRange(1, 2000), default=200, show_default=True)
+@click.option("--installers", type=click.IntRange(1, 6), default=6, show_default=True)
+@click.option("--customers", type=click.IntRange(1, 500), default=40, show_default=True)
+@click.option("--interval", default="20s", show_default=True, help="Time between cycles.")
+@click.option(
+    "--once", is_flag=True, help="No console: run one cycle on the simulated fleet and print it."
+)
+def demo(count: int, installers: int, customers: int, interval: str, once: bool) -> None:
+    """The live console on a simulated fleet in this process, with a few faults set.
+
+    Needs nothing else: no configuration, no servers, no daemon. --once prints one cycle instead,
+    for a terminal without a screen.
+    """
+    if not once:
+        try:
+            from console.tui.launch import run_demo
+        except ImportError as exc:
+            _fail(f"the console is not available in this installation ({exc})", 1)
+        sys.exit(
+            run_demo(servers=count, installers=installers, customers=customers, interval=interval)
+        )
+    _demo_once(count)
+
+
+def _demo_once(count: int) -> None:
     from probes.simulator.fleet import build_fleet
 
     async def run() -> tuple[Config, list[Sample]]:

@@ -1,0 +1,135 @@
+"""`nls --daemon`: the one process that owns the database, probes on schedule, alerts and serves.
+
+Start-up order makes refusals cheap and clear: the instance lock first (a second daemon stops
+there, before touching DuckDB), then the service (store, engine, schedule, alerting, outbox),
+then the socket, and only then the `ready` line that supervisors and tests wait for. Shutdown
+runs the other way round, after the service has finished its in-flight batch.
+
+Nothing here may import Textual: the daemon runs on servers without a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.api import ApiServer
+from console.config import Config
+from console.runtime import InstanceLock, bind_path, event, publish_pointer
+
+log = logging.getLogger("nls.daemon")
+
+
+class Daemon:
+    """Run with `await Daemon(config).run()`; `stop()` (or SIGTERM/SIGINT) ends it cleanly."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        socket_path: Path | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self.database = config.database_path
+        self.socket_path = bind_path(self.database, socket_path)
+        self.clock = clock
+        self.lock = InstanceLock(self.database)
+        self.service: Any = None
+        self.api: ApiServer | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Serve until stopped; raises AlreadyRunning or StoreError before serving anything."""
+        self.lock.acquire()
+        try:
+            return await self._run()
+        finally:
+            self.lock.release()
+
+    async def _run(self) -> int:
+        from console.service import FleetService
+
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
+        self.service = FleetService(self.config, **kwargs)
+        await self.service.start()
+        watcher: asyncio.Task[None] | None = None
+        try:
+            self.api = ApiServer(self.service.view, self.socket_path)
+            await self.api.start()
+            publish_pointer(self.database, self.socket_path)
+            watcher = asyncio.create_task(self._log_batches())
+            event(
+                log,
+                "ready",
+                version=__version__,
+                pid=os.getpid(),
+                database=str(self.database),
+                socket=str(self.socket_path),
+                servers=len(self.config.servers),
+                interval_s=self.config.monitor.interval,
+                smtp="on" if self.config.smtp else "off",
+            )
+            await self._stop.wait()
+            event(log, "stopping", clients=self.api.clients)
+            self.api.stop_accepting()
+        finally:
+            await self.service.stop()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            if self.api is not None:
+                await self.api.close()
+            self._restore_signals(loop)
+        event(log, "stopped")
+        return 0
+
+    async def _log_batches(self) -> None:
+        """One `event=cycle` line per stored batch: what journald and the tests follow."""
+        while True:
+            batch = await self.service.wait_batch()
+            samples = batch.samples
+            event(
+                log,
+                "cycle",
+                cycle=batch.cycle,
+                servers=len({s.server for s in samples}),
+                samples=len(samples),
+                failing=sum(1 for s in samples if s.state == "fail"),
+                ms=round((batch.finished - batch.started).total_seconds() * 1000),
+                store_ms=round(batch.timings.get("total", 0.0) * 1000),
+            )
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig, loop)
+
+    def _on_signal(self, sig: signal.Signals, loop: asyncio.AbstractEventLoop) -> None:
+        """The first signal finishes the batch; a second one means "now" and kills as usual."""
+        event(log, "signal", signal=sig.name)
+        self._restore_signals(loop)
+        self.stop()
+
+    @staticmethod
+    def _restore_signals(loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def run_daemon(config: Config, *, socket_path: Path | None = None) -> int:
+    return asyncio.run(Daemon(config, socket_path=socket_path).run())

@@ -61,10 +61,9 @@ def _sample(
     subject: str = "",
     value: float | None = None,
     latency_ms: float | None = None,
+    label: str = "",
 ) -> Sample:
-    return Sample(
-        probe.ts, probe.server, check, subject, state, value, detail, latency_ms=latency_ms
-    )
+    return Sample(probe.ts, probe.server, check, subject, state, value, detail, label, latency_ms)
 
 
 def _server_online(probe: ServerProbe) -> Sample:
@@ -111,7 +110,9 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
     if not eoc.ok:
         why = "server down" if eoc.error_kind != "auth" else "Eocortex login refused"
         return [
-            _sample(probe, CAMERA, "unknown", f"{name}: not checked ({why})", subject=camera)
+            _sample(
+                probe, CAMERA, "unknown", f"{name}: not checked ({why})", subject=camera, label=name
+            )
             for camera, name in known
         ]
     samples = []
@@ -124,7 +125,15 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
             recording = "recording" if cam.recording else "not set to record"
             state, detail = "ok", f"{cam.name}: online, {recording}"
         samples.append(
-            _sample(probe, CAMERA, state, detail, subject=cam.id, value=1.0 if cam.online else 0.0)
+            _sample(
+                probe,
+                CAMERA,
+                state,
+                detail,
+                subject=cam.id,
+                value=1.0 if cam.online else 0.0,
+                label=cam.name,
+            )
         )
     return samples
 

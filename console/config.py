@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from console.mailer import SmtpSettings
+
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -93,19 +95,6 @@ class Secret(Strict):
                     f"{what}: cannot read password_file {self.password_file}: {exc.strerror}"
                 ) from None
         return ""
-
-
-class SmtpSettings(Secret):
-    """Outgoing mail; the sender is a no-reply address because installers cannot answer it."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(25, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "none"
-    username: str | None = None
-    sender: str = "Next Level Service <no-reply@visuatech.be>"
-    ops_address: str | None = None
-    support: str = "Visuatech support: +32 11 00 00 00, support@visuatech.be"
-    timeout: Seconds = 30.0
 
 
 class Thresholds(Strict):

@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -44,6 +44,24 @@ class Batch:
     finished: datetime
     samples: tuple[Sample, ...]
     timings: dict[str, float]
+    notifications: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """A batch probed and evaluated but not stored yet."""
+
+    started: datetime
+    samples: tuple[Sample, ...]
+    cameras: tuple[tuple[str, str, str], ...]
+
+
+class Decider(Protocol):
+    """Alerting as the engine sees it: decide on a numbered batch, adopt it once stored."""
+
+    def process(self, cycle: int, samples: Sequence[Sample]) -> Any: ...
+
+    def commit(self, outcome: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -100,8 +118,14 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def run_cycle(self, server_ids: Iterable[str] | None = None) -> Batch:
+    async def run_cycle(
+        self, server_ids: Iterable[str] | None = None, alerts: Decider | None = None
+    ) -> Batch:
         """Probe the given servers (all when None) and store their samples as one batch."""
+        return await self.record(await self.probe(server_ids), alerts)
+
+    async def probe(self, server_ids: Iterable[str] | None = None) -> Probed:
+        """Probe servers concurrently and evaluate their checks; nothing is stored yet."""
         ids = list(self.targets) if server_ids is None else list(server_ids)
         unknown = [i for i in ids if i not in self.targets]
         if unknown:
@@ -120,22 +144,38 @@ class Engine:
                     (probe.server, c, name) for c, name in seen if (c, name) not in before
                 )
                 self._known[probe.server] = seen
-        return await self.record(started, samples, cameras)
+        return Probed(started, tuple(samples), tuple(cameras))
 
-    async def record(
-        self,
-        started: datetime,
-        samples: Sequence[Sample],
-        cameras: Sequence[tuple[str, str, str]] = (),
-    ) -> Batch:
+    async def record(self, probed: Probed, alerts: Decider | None = None) -> Batch:
+        """Store a probed batch, with its alert states and mails when `alerts` decides them.
+
+        Batches are numbered and stored one at a time, and alerting sees them in that order.
+        """
         async with self._cycle_lock:
             cycle = self._next_cycle
             self._next_cycle += 1
+            outcome = alerts.process(cycle, probed.samples) if alerts else None
             finished = self.clock()
             timings = await self.store.call(
-                Store.write_cycle, cycle, started, finished, samples, cameras
+                Store.write_cycle,
+                cycle,
+                probed.started,
+                finished,
+                probed.samples,
+                probed.cameras,
+                outcome.result.states if outcome else (),
+                outcome.notifications if outcome else (),
             )
-            batch = Batch(cycle, started, finished, tuple(samples), timings)
+            if alerts and outcome:
+                alerts.commit(outcome)
+            batch = Batch(
+                cycle,
+                probed.started,
+                finished,
+                probed.samples,
+                timings,
+                len(outcome.notifications) if outcome else 0,
+            )
         for listener in self.listeners:
             result = listener(batch)
             if asyncio.iscoroutine(result):
@@ -280,12 +320,3 @@ def limits_for(config: Config, server: Server) -> Limits:
     return Limits(
         cpu_threshold=pick("cpu_threshold"), disk_min_write_bps=pick("disk_min_write_bps")
     )
-
-
-def failures_before_alert(config: Config, server: Server) -> int:
-    customer = config.customer(server.customer)
-    installer = config.installer(customer.installer)
-    for level in (server, customer, installer):
-        if level.failures_before_alert is not None:
-            return level.failures_before_alert
-    return config.monitor.failures_before_alert

@@ -17,6 +17,8 @@ import duckdb
 import pyarrow as pa
 
 import sql
+from console.alerting import AlertState
+from console.notify import Notification
 from console.sample import Sample
 
 if TYPE_CHECKING:
@@ -237,11 +239,15 @@ class Store:
         finished: datetime,
         samples: Sequence[Sample],
         cameras: Iterable[tuple[str, str, str]] = (),
+        alert_states: Sequence[AlertState] = (),
+        notifications: Sequence[Notification] = (),
     ) -> dict[str, float]:
         """Store one cycle's samples as one Arrow batch and fold them into the derived tables.
 
         Everything happens in one transaction, so a crash leaves either the whole cycle or none.
         `cameras` are (server, camera, name) of cameras new or renamed since the last cycle.
+        Alert states and notifications (the outbox) commit with the samples: after a crash the
+        counts resume exactly where the stored samples end, and no mail is lost or doubled.
         Returns seconds spent per step, for benchmarks and the daemon's log.
         """
         t0 = time.perf_counter()
@@ -268,6 +274,14 @@ class Store:
                     "ON CONFLICT DO UPDATE SET name = excluded.name, renamed = $1",
                     [finished],
                 )
+            if alert_states:
+                con.register("states", alert_states_table(alert_states))
+                con.execute("INSERT OR REPLACE INTO alert_state SELECT * FROM states")
+                con.unregister("states")
+            if notifications:
+                con.register("mails", outbox_table(notifications, finished))
+                con.execute("INSERT INTO outbox SELECT * FROM mails ON CONFLICT (key) DO NOTHING")
+                con.unregister("mails")
             con.execute(
                 "INSERT INTO cycles VALUES (?, ?, ?, ?, ?)",
                 [cycle, started, finished, len({s.server for s in samples}), len(samples)],
@@ -290,6 +304,10 @@ class Store:
         ).fetchall():
             known.setdefault(server, []).append((camera, name))
         return known
+
+    def alert_states(self) -> list[AlertState]:
+        table = self.con.sql("SELECT * FROM alert_state").to_arrow_table()
+        return [AlertState(**row) for row in table.to_pylist()]
 
     def host_keys(self) -> dict[str, str]:
         """SSH host keys pinned on first use, per server."""
@@ -363,3 +381,69 @@ def api_url(config: Config, server: Any) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_ALERT_SCHEMA = pa.schema(
+    [
+        ("server", pa.string()),
+        ("check_name", pa.string()),
+        ("subject", pa.string()),
+        ("status", pa.string()),
+        ("failures", pa.int32()),
+        ("successes", pa.int32()),
+        ("first_failed", pa.timestamp("us", tz="UTC")),
+        ("alerted_at", pa.timestamp("us", tz="UTC")),
+        ("last_cycle", pa.int64()),
+    ]
+)
+_OUTBOX_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("created", pa.timestamp("us", tz="UTC")),
+        ("kind", pa.string()),
+        ("server", pa.string()),
+        ("installer", pa.string()),
+        ("recipients", pa.list_(pa.string())),
+        ("subject", pa.string()),
+        ("body_text", pa.string()),
+        ("body_html", pa.string()),
+        ("status", pa.string()),
+        ("attempts", pa.int32()),
+        ("next_attempt", pa.timestamp("us", tz="UTC")),
+        ("last_error", pa.string()),
+        ("sent_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def alert_states_table(states: Sequence[AlertState]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{name: getattr(s, name) for name in _ALERT_SCHEMA.names} for s in states],
+        schema=_ALERT_SCHEMA,
+    )
+
+
+def outbox_table(notifications: Sequence[Notification], now: datetime) -> pa.Table:
+    """Pending rows, due now; the outbox worker takes them from here."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "key": n.key,
+                "created": n.created,
+                "kind": n.kind,
+                "server": n.server,
+                "installer": n.installer,
+                "recipients": list(n.recipients),
+                "subject": n.subject,
+                "body_text": n.body_text,
+                "body_html": n.body_html,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt": now,
+                "last_error": None,
+                "sent_at": None,
+            }
+            for n in notifications
+        ],
+        schema=_OUTBOX_SCHEMA,
+    )

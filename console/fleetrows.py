@@ -1,0 +1,110 @@
+"""Build the fleet grid's rows from the store's per-server figures plus config and alert marks.
+
+The figures come from one SQL query (`sql/queries/fleet_rows.sql`) for the whole fleet at start
+and for a batch's servers after each batch, so a row always means the same thing however it was
+made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from console.config import Config
+from console.fleetview import Failing, FleetCounts, ServerRow, Status
+from console.maintenance import MaintenanceWindow
+
+
+class RowBuilder:
+    def __init__(
+        self,
+        config: Config,
+        quiet_until: Callable[[str], datetime | None],
+        maintenance: Callable[[str, datetime], MaintenanceWindow | None],
+    ) -> None:
+        self.config = config
+        self._quiet_until = quiet_until
+        self._maintenance = maintenance
+        customers = {c.id: c for c in config.customers}
+        installers = {i.id: i for i in config.installers}
+        self._names: dict[str, tuple[str, str, str, str, str]] = {}
+        for s in config.servers:
+            c = customers[s.customer]
+            i = installers[c.installer]
+            self._names[s.id] = (s.name or s.id, c.id, c.name, i.id, i.name)
+
+    def empty(self, server: str, now: datetime) -> ServerRow:
+        return self.build(server, None, None, now)
+
+    def build(
+        self,
+        server: str,
+        figures: Mapping[str, Any] | None,
+        availability: float | None,
+        now: datetime,
+    ) -> ServerRow:
+        name, customer_id, customer_name, installer_id, installer_name = self._names[server]
+        figures = figures or {}
+        failing = tuple(
+            Failing(f["check"], f["subject"], int(f["consecutive"]), f["detail"])
+            for f in figures.get("failing") or ()
+        )
+        quiet = self._quiet_until(server)
+        quiet = quiet if quiet is not None and quiet > now else None
+        window = self._maintenance(server, now)
+        return ServerRow(
+            server_id=server,
+            name=name,
+            customer_id=customer_id,
+            customer_name=customer_name,
+            installer_id=installer_id,
+            installer_name=installer_name,
+            status=_status(figures, failing, quiet, window),
+            cameras_online=None
+            if figures.get("cameras_unknown")
+            else figures.get("cameras_online"),
+            cameras_total=figures.get("cameras_total"),
+            cpu_pct=figures.get("cpu"),
+            disk_write_bps=figures.get("disk"),
+            last_check=figures.get("last_check"),
+            failing=failing,
+            availability_30d=availability,
+            quiet_until=quiet,
+            note=f"maintenance: {window.reason}" if window else "",
+        )
+
+
+def _status(
+    figures: Mapping[str, Any],
+    failing: tuple[Failing, ...],
+    quiet: datetime | None,
+    window: MaintenanceWindow | None,
+) -> Status:
+    if window is not None:
+        return "maintenance"
+    if quiet is not None:
+        return "quiet"
+    online = figures.get("online")
+    if online == "fail":
+        return "down"
+    if failing:
+        return "problem"
+    if online is None or online == "unknown":
+        return "unknown"
+    return "up"
+
+
+def counts(rows: Iterable[ServerRow]) -> FleetCounts:
+    servers = up = problem = down = offline = 0
+    for row in rows:
+        servers += 1
+        if row.status == "up":
+            up += 1
+        elif row.status == "down":
+            down += 1
+        elif row.status == "problem":
+            problem += 1
+        if row.cameras_total is not None and row.cameras_online is not None:
+            offline += row.cameras_total - row.cameras_online
+    return FleetCounts(servers=servers, up=up, problem=problem, down=down, cameras_offline=offline)

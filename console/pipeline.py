@@ -1,0 +1,108 @@
+"""Alerting glue: per-server policies, mail directory and maintenance windows from the config,
+around the pure state machine (`console.alerting`) and mail rendering (`console.notify`).
+
+The pipeline keeps the alert states in memory and only adopts a cycle's new states once the
+store has committed them, so a crash between probe and commit replays from the stored states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from console.alerting import AlertState, CycleResult, Mark, ServerPolicy, evaluate, quiet_until
+from console.config import Config, Server
+from console.maintenance import MaintenanceWindow, active_window
+from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
+from console.sample import Key, Sample
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One cycle's alerting result, not yet committed."""
+
+    result: CycleResult
+    notifications: tuple[Notification, ...]
+
+
+class AlertPipeline:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.states: dict[Key, AlertState] = {}
+        self.windows: list[MaintenanceWindow] = []
+        self.marks: dict[Key, Mark] = {}
+        self._customer_of = {s.id: s.customer for s in config.servers}
+        self._installer_of = {s.id: config.customer(s.customer).installer for s in config.servers}
+        self._policies = {s.id: self._policy(s.id) for s in config.servers}
+        self._facts = {s.id: self._server_facts(s.id) for s in config.servers}
+        smtp = config.smtp
+        self.settings = (
+            NotifySettings(support=smtp.support, ops_address=smtp.ops_address)
+            if smtp
+            else NotifySettings()
+        )
+
+    def load(self, states: Iterable[AlertState], windows: Iterable[MaintenanceWindow]) -> None:
+        self.states = {s.key: s for s in states}
+        self.windows = [w for w in windows if w.removed_at is None]
+
+    def policy(self, server: str) -> ServerPolicy:
+        return self._policies[server]
+
+    def maintenance(self, server: str, at: datetime) -> MaintenanceWindow | None:
+        return active_window(
+            self.windows, server, self._customer_of.get(server), self._installer_of.get(server), at
+        )
+
+    def process(self, cycle: int, samples: Sequence[Sample]) -> Outcome:
+        result = evaluate(cycle, samples, self.states, self.policy, self.maintenance)
+        notifications = build_notifications(result.events, self._facts, self.settings)
+        return Outcome(result, tuple(notifications))
+
+    def commit(self, outcome: Outcome) -> None:
+        """Adopt the states once the store holds them."""
+        for state in outcome.result.states:
+            self.states[state.key] = state
+        servers = {state.server for state in outcome.result.states}
+        self.marks = {k: m for k, m in self.marks.items() if k[0] not in servers}
+        self.marks.update(outcome.result.marks)
+
+    def pending_servers(self) -> set[str]:
+        """Servers with a failure awaiting confirmation (for an optional faster retry)."""
+        return {s.server for s in self.states.values() if s.status == "pending"}
+
+    def _policy(self, server_id: str) -> ServerPolicy:
+        server = next(s for s in self.config.servers if s.id == server_id)
+        customer = self.config.customer(server.customer)
+        zone = customer.timezone or self.config.installer(customer.installer).timezone
+        return ServerPolicy(
+            threshold=failures_before_alert(self.config, server),
+            recover_after=self.config.monitor.recover_after,
+            quiet_until=quiet_until(server.delivered, self.config.monitor.quiet_days, zone),
+        )
+
+    def _server_facts(self, server_id: str) -> ServerFacts:
+        server = next(s for s in self.config.servers if s.id == server_id)
+        customer = self.config.customer(server.customer)
+        installer = self.config.installer(customer.installer)
+        return ServerFacts(
+            server=server.id,
+            server_name=server.name or server.id,
+            customer=customer.id,
+            customer_name=customer.name,
+            installer=installer.id,
+            installer_name=installer.name,
+            emails=tuple(installer.emails),
+            language=installer.language,
+            timezone=customer.timezone or installer.timezone,
+        )
+
+
+def failures_before_alert(config: Config, server: Server) -> int:
+    customer = config.customer(server.customer)
+    installer = config.installer(customer.installer)
+    for level in (server, customer, installer):
+        if level.failures_before_alert is not None:
+            return level.failures_before_alert
+    return config.monitor.failures_before_alert

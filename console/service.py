@@ -1,0 +1,478 @@
+"""The fleet service: engine, schedule, alerting, outbox and the live fleet rows, in one process.
+
+It is what `nls --daemon` runs and what the console embeds when no daemon is running; consoles
+only ever see it through `view()`, a FleetSource, so attached and embedded consoles are the same.
+
+Scheduling: every server has a stable phase inside the interval (a hash of its id), and one
+APScheduler interval job ticks once per slot, probing the servers whose phase falls in it. The
+period stays exact (no jitter drift) and the load is spread evenly over the interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from console import __version__
+from console.config import Config
+from console.engine import Batch, Clock, Engine, utcnow
+from console.fleetrows import RowBuilder, counts
+from console.fleetview import (
+    AccessDenied,
+    CameraRow,
+    FleetSnapshot,
+    MailRow,
+    SampleRow,
+    ServerDetail,
+    ServerRow,
+    SourceInfo,
+)
+from console.maintenance import DuckMaintenanceStore, MaintenanceWindow
+from console.pipeline import AlertPipeline
+from console.store import Store
+from console.storeworker import StoreWorker
+
+log = logging.getLogger("nls.service")
+SLOT_SECONDS = 10.0
+UPDATE_QUEUE = 256
+
+
+def phase(server_id: str, slots: int) -> int:
+    """Stable slot of a server inside the interval, the same in every process and release."""
+    digest = hashlib.blake2b(server_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % slots
+
+
+class FleetService:
+    def __init__(self, config: Config, *, clock: Clock = utcnow, schedule: bool = True) -> None:
+        self.config = config
+        self.clock = clock
+        self.schedule = schedule
+        self.store = StoreWorker(config.database_path)
+        self.engine = Engine(config, self.store, clock=clock)
+        self.alerts = AlertPipeline(config)
+        self.rows: dict[str, ServerRow] = {}
+        self.started = clock()
+        self._builder = RowBuilder(
+            config, lambda s: self.alerts.policy(s).quiet_until, self.alerts.maintenance
+        )
+        self._subscribers: set[asyncio.Queue[tuple[ServerRow, ...] | None]] = set()
+        self._batch_waiters: list[asyncio.Future[Batch]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+        self._running: dict[int, asyncio.Task[Any]] = {}
+        self._slots = max(1, int(config.monitor.interval // SLOT_SECONDS))
+        self._slot_seconds = config.monitor.interval / self._slots
+        self._buckets: dict[int, list[str]] = {}
+        for server in config.servers:
+            self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
+        self._outbox: Any = None
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.engine.start()
+        states = await self.store.call(Store.alert_states)
+        windows = await self.store.call(lambda s: DuckMaintenanceStore(s.con).windows())
+        self.alerts.load(states, windows)
+        await self._refresh_rows(None)
+        self.engine.listeners.append(self._on_batch)
+        if self.config.smtp is not None:
+            self._start_outbox()
+        if self.schedule:
+            self._start_scheduler()
+
+    async def stop(self) -> None:
+        """Stop scheduling, let in-flight batches finish, then close everything."""
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._outbox_task is not None:
+            await self._outbox_task
+        for queue in list(self._subscribers):
+            _offer(queue, None)
+        await self.engine.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> FleetService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- cycles -----------------------------------------------------------------------------
+
+    async def run_cycle(self, server_ids: Iterable[str] | None = None) -> Batch:
+        """Probe, decide alerts, store: one batch. The scheduler calls this per slot."""
+        return await self.engine.run_cycle(server_ids, self.alerts)
+
+    async def wait_batch(self) -> Batch:
+        """Resolves with the next stored batch, so tests and tools wait on events, not time."""
+        future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
+        self._batch_waiters.append(future)
+        return await future
+
+    def next_cycle(self) -> datetime | None:
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job("tick")
+        return job.next_run_time.astimezone(UTC) if job and job.next_run_time else None
+
+    def _start_scheduler(self) -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        now = self.clock()
+        epoch = datetime(2020, 1, 1, tzinfo=UTC)
+        elapsed = (now - epoch).total_seconds()
+        first = epoch + timedelta(seconds=(elapsed // self._slot_seconds + 1) * self._slot_seconds)
+        scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=self._slot_seconds, start_date=first, timezone=UTC),
+            id="tick",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(self._slot_seconds),
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info(
+            "schedule: %d servers over %g s in %d slots of %g s",
+            len(self.config.servers),
+            self.config.monitor.interval,
+            self._slots,
+            self._slot_seconds,
+        )
+
+    async def _tick(self) -> None:
+        """Start the slot that is due; never waits for it, so a slow slot delays no other."""
+        epoch = datetime(2020, 1, 1, tzinfo=UTC)
+        slot = round((self.clock() - epoch).total_seconds() / self._slot_seconds) % self._slots
+        servers = self._buckets.get(slot)
+        if not servers or self._stop.is_set():
+            return
+        if slot in self._running:
+            log.warning("slot %d still running from the last interval; skipped", slot)
+            return
+        task = asyncio.create_task(self._run_slot(servers))
+        self._running[slot] = task
+        task.add_done_callback(lambda _t: self._running.pop(slot, None))
+
+    async def _run_slot(self, servers: Sequence[str]) -> None:
+        try:
+            await self.run_cycle(servers)
+        except Exception:
+            log.exception("cycle for %d servers failed", len(servers))
+
+    def _schedule_retries(self) -> None:
+        retry = self.config.monitor.retry_interval
+        if retry is None or self._scheduler is None or self._stop.is_set():
+            return
+        when = self.clock() + timedelta(seconds=retry)
+        for server in sorted(self.alerts.pending_servers()):
+            self._scheduler.add_job(
+                self.run_cycle,
+                DateTrigger(run_date=when),
+                args=[[server]],
+                id=f"retry-{server}",
+                replace_existing=True,
+            )
+
+    async def _on_batch(self, batch: Batch) -> None:
+        servers = sorted({s.server for s in batch.samples})
+        changed = await self._refresh_rows(servers)
+        if batch.notifications and self._outbox is not None:
+            self._outbox.wake.set()
+        self._schedule_retries()
+        if changed:
+            for queue in list(self._subscribers):
+                _offer(queue, changed)
+        waiters, self._batch_waiters = self._batch_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(batch)
+
+    async def _refresh_rows(self, servers: Sequence[str] | None) -> tuple[ServerRow, ...]:
+        now = self.clock()
+        since = now - timedelta(days=30)
+        figures, availability = await self.store.call(_figures, servers, since, now)
+        ids = servers if servers is not None else [s.id for s in self.config.servers]
+        changed = []
+        for server in ids:
+            if server not in self.alerts._policies:
+                continue
+            row = self._builder.build(server, figures.get(server), availability.get(server), now)
+            if self.rows.get(server) != row:
+                self.rows[server] = row
+                changed.append(row)
+        return tuple(changed)
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def _start_outbox(self) -> None:
+        from console.mailer import Mailer
+        from console.outbox import DuckOutboxStore, OutboxWorker
+
+        assert self.config.smtp is not None
+
+        async def offload(fn: Any) -> Any:
+            return await self.store.call(lambda _store: fn())
+
+        outbox_store = _LazyOutboxStore(self.store, DuckOutboxStore)
+        self._outbox = OutboxWorker(
+            outbox_store, Mailer(self.config.smtp), now=self.clock, offload=offload
+        )
+        self._outbox_task = asyncio.create_task(self._outbox.run(self._stop))
+
+    # -- views ------------------------------------------------------------------------------
+
+    def view(self, installer: str | None = None) -> FleetView:
+        if installer is not None and installer not in {i.id for i in self.config.installers}:
+            raise KeyError(f"no installer {installer!r}")
+        return FleetView(self, installer)
+
+    def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
+        queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+        self._subscribers.discard(queue)
+
+
+def _offer(queue: asyncio.Queue[Any], item: Any) -> None:
+    """Never block the service on a slow console: drop the oldest batch instead."""
+    while True:
+        try:
+            queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()
+
+
+def _figures(
+    store: Store, servers: Sequence[str] | None, since: datetime, now: datetime
+) -> tuple[dict[str, dict[str, Any]], dict[str, float | None]]:
+    ids = list(servers) if servers is not None else None
+    figures = {r["server"]: r for r in store.named("fleet_rows", [ids]).to_pylist()}
+    availability = {
+        r["server"]: r["availability"]
+        for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
+    }
+    return figures, availability
+
+
+class _LazyOutboxStore:
+    """The outbox store bound to the store thread's connection (created there, used there)."""
+
+    def __init__(self, worker: StoreWorker, factory: Any) -> None:
+        self._worker = worker
+        self._factory = factory
+        self._store: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            store = self._worker._store
+            assert store is not None
+            if self._store is None:
+                self._store = self._factory(store.con)
+            return getattr(self._store, name)(*args, **kwargs)
+
+        return call
+
+
+class FleetView:
+    """A FleetSource over the service, optionally limited to one installer's servers."""
+
+    mode = "embedded"
+
+    def __init__(self, service: FleetService, installer: str | None) -> None:
+        self.service = service
+        self.installer = installer
+        config = service.config
+        if installer is None:
+            self._servers: frozenset[str] | None = None
+        else:
+            customers = {c.id for c in config.customers if c.installer == installer}
+            self._servers = frozenset(s.id for s in config.servers if s.customer in customers)
+        self._queues: list[asyncio.Queue[Any]] = []
+
+    def _visible(self, server_id: str) -> bool:
+        return self._servers is None or server_id in self._servers
+
+    def _check(self, server_id: str) -> None:
+        if server_id not in self.service.rows or not self._visible(server_id):
+            raise KeyError(f"no server {server_id!r}")
+
+    async def info(self) -> SourceInfo:
+        svc = self.service
+        return SourceInfo(
+            mode=self.mode,
+            version=__version__,
+            database=str(svc.config.database_path),
+            interval_s=svc.config.monitor.interval,
+            next_cycle=svc.next_cycle(),
+            installer=self.installer,
+            started=svc.started,
+        )
+
+    async def snapshot(self) -> FleetSnapshot:
+        rows = tuple(r for r in self.service.rows.values() if self._visible(r.server_id))
+        return FleetSnapshot(
+            rows=rows,
+            counts=counts(rows),
+            next_cycle=self.service.next_cycle(),
+            mode=self.mode,
+            installer=self.installer,
+        )
+
+    async def updates(self) -> AsyncIterator[tuple[ServerRow, ...]]:
+        queue = self.service.subscribe()
+        self._queues.append(queue)
+        try:
+            while True:
+                rows = await queue.get()
+                if rows is None:
+                    return
+                visible = tuple(r for r in rows if self._visible(r.server_id))
+                if visible:
+                    yield visible
+        finally:
+            self.service.unsubscribe(queue)
+
+    async def server_detail(self, server_id: str) -> ServerDetail:
+        self._check(server_id)
+        svc = self.service
+        now = svc.clock()
+        server = next(s for s in svc.config.servers if s.id == server_id)
+        cameras, latest, availability = await svc.store.call(
+            _detail, server_id, now - timedelta(days=30), now
+        )
+        row = svc.rows[server_id]
+        facts: dict[str, Any] = {
+            "address": server.address,
+            "platform": server.platform,
+            "delivered": server.delivered.isoformat() if server.delivered else None,
+            "eocortex_api": svc.engine.targets[server_id].api_url,
+            "customer": f"{row.customer_name} ({row.customer_id})",
+            "installer": f"{row.installer_name} ({row.installer_id})",
+            "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,
+            "maintenance": row.note or None,
+        }
+        return ServerDetail(row, facts, cameras, latest, availability)
+
+    async def history(
+        self, server_id: str, check: str, since: datetime
+    ) -> list[tuple[datetime, float | None]]:
+        self._check(server_id)
+        table = await self.service.store.call(Store.named, "history", [server_id, check, since])
+        return [(r["ts"], r["value"]) for r in table.to_pylist()]
+
+    async def sql(self, query: str) -> Any:
+        if self.installer is not None:
+            raise AccessDenied("SQL is not available in an installer-scoped console")
+        return await self.service.store.call(Store.query, query)
+
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+        ids = (
+            list(server_ids)
+            if server_ids
+            else [s for s in self.service.engine.targets if self._visible(s)]
+        )
+        for server in ids:
+            self._check(server)
+        batch = await self.service.run_cycle(ids)
+        return len(batch.samples)
+
+    async def maintenance_list(self) -> list[MaintenanceWindow]:
+        windows = await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).windows(include_removed=False)
+        )
+        return [w for w in windows if self._window_visible(w)]
+
+    async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        if not self._window_visible(window):
+            raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
+        self._validate_scope(window)
+        stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
+        await self._reload_windows()
+        return stored
+
+    async def maintenance_remove(self, window_id: int) -> None:
+        visible = {w.id for w in await self.maintenance_list()}
+        if window_id not in visible:
+            raise KeyError(f"no maintenance window {window_id}")
+        now = self.service.clock()
+        await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
+        await self._reload_windows()
+
+    async def outbox(self, limit: int = 100) -> list[MailRow]:
+        rows = await self.service.store.call(Store.named, "outbox_recent", [limit, self.installer])
+        return [
+            MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
+        ]
+
+    async def close(self) -> None:
+        for queue in self._queues:
+            _offer(queue, None)
+
+    async def _reload_windows(self) -> None:
+        svc = self.service
+        windows = await svc.store.call(lambda s: DuckMaintenanceStore(s.con).windows())
+        svc.alerts.load(svc.alerts.states.values(), windows)
+        changed = await svc._refresh_rows(None)
+        for queue in list(svc._subscribers):
+            if changed:
+                _offer(queue, changed)
+
+    def _window_visible(self, window: MaintenanceWindow) -> bool:
+        if self.installer is None:
+            return True
+        config = self.service.config
+        if window.scope_kind == "installer":
+            return window.scope_id == self.installer
+        if window.scope_kind == "customer":
+            return any(
+                c.id == window.scope_id and c.installer == self.installer for c in config.customers
+            )
+        return self._visible(window.scope_id)
+
+    def _validate_scope(self, window: MaintenanceWindow) -> None:
+        config = self.service.config
+        known = {
+            "server": {s.id for s in config.servers},
+            "customer": {c.id for c in config.customers},
+            "installer": {i.id for i in config.installers},
+        }[window.scope_kind]
+        if window.scope_id not in known:
+            raise ValueError(f"no {window.scope_kind} {window.scope_id!r} in the configuration")
+
+
+def _detail(
+    store: Store, server: str, since: datetime, now: datetime
+) -> tuple[tuple[CameraRow, ...], tuple[SampleRow, ...], dict[str, float | None]]:
+    cameras = tuple(
+        CameraRow(r["camera"], r["name"], r["state"], r["since"], r["detail"])
+        for r in store.named("server_cameras", [server]).to_pylist()
+    )
+    latest = tuple(
+        SampleRow(r["ts"], r["check_name"], r["subject"], r["state"], r["value"], r["detail"])
+        for r in store.named("server_latest", [server, 100]).to_pylist()
+    )
+    availability = {
+        r["check_name"]: r["availability"]
+        for r in store.named("availability", [since, now, [server], None]).to_pylist()
+    }
+    return cameras, latest, availability

@@ -20,7 +20,7 @@ import socket
 import struct
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -179,6 +179,7 @@ def ssh_listener_factory(
     password: str | None = None,
     authorized_keys: Iterable[str] = (),
     host_key: asyncssh.SSHKey | None = None,
+    realtime: bool = False,
 ) -> SshListenerFactory:
     """A `Fleet.add_listener_factory` factory: one SSH listener per server on its ssh_port.
 
@@ -203,9 +204,13 @@ def ssh_listener_factory(
         x11_forwarding=False,
     )
 
-    def handler(server: SimServer) -> Callable[[asyncssh.SSHServerProcess], None]:
-        def handle(process: asyncssh.SSHServerProcess) -> None:
-            out, err, status = answer(server, process.command or "", _rng(server, calls))
+    def handler(server: SimServer) -> Callable[[asyncssh.SSHServerProcess], Any]:
+        async def handle(process: asyncssh.SSHServerProcess) -> None:
+            command = process.command or ""
+            spec = describe_command(command) if realtime else None
+            if spec is not None:
+                await asyncio.sleep(spec.window_s)
+            out, err, status = answer(server, command, _rng(server, calls))
             if out:
                 process.stdout.write(out)
             if err:

@@ -357,7 +357,7 @@ class FleetView:
         svc = self.service
         now = svc.clock()
         server = next(s for s in svc.config.servers if s.id == server_id)
-        cameras, latest, availability = await svc.store.call(
+        cameras, latest, availability = await svc.store.read(
             _detail, server_id, now - timedelta(days=30), now
         )
         row = svc.rows[server_id]
@@ -377,13 +377,13 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
-        table = await self.service.store.call(Store.named, "history", [server_id, check, since])
+        table = await self.service.store.read(Store.named, "history", [server_id, check, since])
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
         if self.installer is not None:
             raise AccessDenied("SQL is not available in an installer-scoped console")
-        return await self.service.store.call(Store.query, query)
+        return await self.service.store.read(Store.query, query)
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
         ids = (
@@ -419,7 +419,7 @@ class FleetView:
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
-        rows = await self.service.store.call(Store.named, "outbox_recent", [limit, self.installer])
+        rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]

@@ -104,6 +104,14 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
+    def reader(self) -> Store:
+        """A read-only view on a cursor of this connection, for use on another thread."""
+        clone = object.__new__(Store)
+        clone.path = self.path
+        clone.read_only = True
+        clone.con = self.con.cursor()
+        return clone
+
     def __enter__(self) -> Store:
         return self
 

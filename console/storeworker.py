@@ -1,7 +1,9 @@
-"""Run every store call on one dedicated thread.
+"""Run store calls on dedicated threads: one for writes, one for ad-hoc reads.
 
-A DuckDB connection is not meant to be shared between threads, and its calls block; one worker
-thread keeps the event loop (probes, screen, socket) responsive and serialises writes.
+DuckDB calls block, so none runs on the event loop (probes, screen, socket stay responsive).
+Writes are serialised on one thread and connection; reads that may take long (ad-hoc SQL,
+history, detail) run on a second thread with their own cursor, so a heavy query never delays a
+batch write.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ T = TypeVar("T")
 class StoreWorker:
     def __init__(self, path: Path) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nls-store")
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nls-read")
         self._store: Store | None = None
+        self._reader: Store | None = None
         self.path = path
 
     async def open(self) -> None:
@@ -34,7 +38,24 @@ class StoreWorker:
             raise RuntimeError("store is not open")
         return await self._run(partial(fn, store, *args, **kwargs))
 
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call `fn(reader, *args)` on the read thread, with a cursor of the same database."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("store is not open")
+
+        def run() -> T:
+            if self._reader is None:
+                self._reader = store.reader()
+            return fn(self._reader, *args, **kwargs)
+
+        return await asyncio.get_running_loop().run_in_executor(self._reads, run)
+
     async def close(self) -> None:
+        self._reads.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.con.close()
+            self._reader = None
         if self._store is not None:
             await self._run(self._store.close)
             self._store = None

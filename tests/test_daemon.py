@@ -43,6 +43,7 @@ class DaemonProcess:
         self._seen = 0
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self.ready = ""
 
     async def start(self) -> DaemonProcess:
         self.proc = await asyncio.create_subprocess_exec(
@@ -57,7 +58,7 @@ class DaemonProcess:
             stderr=subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read())
-        await self.line("event=ready")
+        self.ready = await self.line("event=ready")
         return self
 
     async def _read(self) -> None:
@@ -312,3 +313,119 @@ async def test_sigkill_mid_cycle_then_restart_resumes_counts_without_duplicates(
     assert code == 0, err
     failures, stored = out.splitlines()[1].split(",")
     assert int(failures) == int(stored) >= 5  # every stored failure counted, across the crash
+
+
+async def test_a_database_held_by_another_process_refuses_the_daemon(site: Any) -> None:
+    from console.store import Store
+
+    s: Site = await site()
+    with Store(s.database):  # e.g. an embedded console
+        code, _, err = await nls("--config", str(s.config), "--daemon")
+    assert code == 3 and "in use by another nls process" in err, err
+
+
+async def test_a_long_database_path_gets_a_short_socket_that_clients_find(site: Any) -> None:
+    s: Site = await site()
+    deep = s.config.parent / ("d" * 50) / ("e" * 50) / "fleet.duckdb"
+    deep.parent.mkdir(parents=True)
+    text = s.config.read_text().replace(str(s.database), str(deep))
+    s.config.write_text(text)
+    daemon = await s.daemon()
+    socket_path = field_of(daemon.ready, "socket")
+    assert len(socket_path) <= 107 and not socket_path.startswith(str(deep.parent))
+    pointer = deep.with_name("fleet.duckdb.sock.path")
+    assert pointer.read_text().strip() == socket_path
+    await daemon.cycles(1)
+    code, out, err = await nls(
+        "--config", str(s.config), "sql", "SELECT count(*) > 0 AS ok FROM cycles", "--format", "csv"
+    )
+    assert (code, out.splitlines()) == (0, ["ok", "True"]), err
+    daemon.send(signal.SIGTERM)
+    assert await daemon.wait() == 0
+
+
+def field_of(line: str, name: str) -> str:
+    return next(p.split("=", 1)[1] for p in line.split() if p.startswith(name + "="))
+
+
+def test_log_lines_are_logfmt_and_quote_what_needs_it() -> None:
+    import io
+    import logging
+
+    from console.runtime import LogfmtFormatter, event
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogfmtFormatter(timestamps=False))
+    log = logging.getLogger("nls.test.logfmt")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        event(log, "cycle", servers=20, samples=400, ms=12.5)
+        log.warning('outbox k1: attempt 1 failed: 421 "busy"')
+    finally:
+        log.removeHandler(handler)
+    first, second = stream.getvalue().splitlines()
+    assert first == "level=info event=cycle servers=20 samples=400 ms=12.5"
+    assert second == (
+        'level=warning logger=nls.test.logfmt msg="outbox k1: attempt 1 failed: 421 \\"busy\\""'
+    )
+
+
+_CONSOLE_STAND_IN = """
+import asyncio, sys, types
+launch = types.ModuleType("console.tui.launch")
+def run_console(config, *, installer, source=None):
+    if source is None:
+        print("embedded", installer)
+        return 0
+    async def look():
+        try:
+            return await source.snapshot()
+        finally:
+            await source.close()
+    snap = asyncio.run(look())
+    print(source.mode, installer, len(snap.rows), snap.mode, snap.installer)
+    return 0
+launch.run_console = run_console
+sys.modules["console.tui.launch"] = launch
+from console.cli import main
+main(sys.argv[1:])
+"""
+
+
+async def test_nls_attaches_the_console_to_a_running_daemon_else_embeds(site: Any) -> None:
+    """`nls` hands the console a RemoteSource when a daemon runs (the Textual app itself is
+    replaced by a stand-in that prints what it was given)."""
+    s: Site = await site()
+    daemon = await s.daemon()
+    await daemon.cycles(1)
+    installer = "secutec"
+
+    async def console(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _CONSOLE_STAND_IN,
+            "--config",
+            str(s.config),
+            *args,
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        return out.decode().strip()
+
+    scoped = await console("--installer", installer)
+    mode, who, rows, snap_mode, snap_installer = scoped.split()
+    assert (mode, who, snap_mode, snap_installer) == ("attached", installer, "attached", installer)
+    assert 0 < int(rows) < 4  # only this installer's servers
+    assert (await console()).split()[2] == "4"
+    daemon.send(signal.SIGTERM)
+    assert await daemon.wait() == 0
+    assert await console("--installer", installer) == f"embedded {installer}"
+    code, _, err = await nls("--config", str(s.config), "--installer", "nobody")
+    assert code == 2 and "no installer 'nobody'" in err

@@ -48,16 +48,19 @@ async def sim_fleet() -> AsyncIterator[tuple[Fleet, str]]:
 def make_service(sim_fleet: tuple[Fleet, str], tmp_path: Path) -> Callable[..., Any]:
     """make(extra=..., clock=...) -> a started FleetService; each test stops its own."""
 
-    async def make(extra: str = "", clock: Clock | None = None, **options: Any) -> FleetService:
+    async def make(
+        extra: str = "", clock: Clock | None = None, monitor: str = "", **options: Any
+    ) -> FleetService:
         fleet, key = sim_fleet
         path = write_sim_config(
             tmp_path / "nls.toml", fleet, host_key=key, installers=2, customers=4, extra=extra
         )
         text = path.read_text().replace(
-            'interval = "15m"', 'interval = "15m"\nsample_window = "1s"'
+            'interval = "15m"', f'interval = "15m"\nsample_window = "1s"\n{monitor}'
         )
         path.write_text(text)
-        service = FleetService(load_config(path), clock=clock or Clock(), schedule=False, **options)
+        options.setdefault("schedule", False)
+        service = FleetService(load_config(path), clock=clock or Clock(), **options)
         await service.start()
         return service
 
@@ -268,3 +271,20 @@ def test_phase_is_stable_and_spreads_servers() -> None:
     assert phase("crest-0001", 90) == slots[1]
     assert max(slots.count(s) for s in set(slots)) < 30
     assert len(set(slots)) == 90
+
+
+async def test_retry_interval_rechecks_an_unconfirmed_failure_sooner(
+    make_service: Any, sim_fleet: tuple[Fleet, str]
+) -> None:
+    fleet, _ = sim_fleet
+    clock = Clock()
+    service = await make_service(clock=clock, schedule=True, monitor='retry_interval = "2m"')
+    try:
+        assert service._scheduler is not None
+        fleet.set_fault("crest-0002", "camera_offline", camera=0)
+        await service.run_cycle()
+        job = service._scheduler.get_job("retry-crest-0002")
+        assert job is not None and job.trigger.run_date == clock.now + timedelta(minutes=2)
+        assert service._scheduler.get_job("retry-crest-0001") is None
+    finally:
+        await service.stop()

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from console.cli import write_sim_config
 from console.remote import RemoteSource
+from console.simconfig import write_sim_config
 from probes.simulator.fleet import Fleet, build_fleet
 from tests.smtp import SmtpServer
 

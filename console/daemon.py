@@ -23,6 +23,7 @@ from typing import Any
 from console import __version__
 from console.api import ApiServer
 from console.config import Config
+from console.engine import Batch
 from console.runtime import InstanceLock, bind_path, event, publish_pointer
 
 log = logging.getLogger("nls.daemon")
@@ -65,13 +66,12 @@ class Daemon:
         self._install_signals(loop)
         kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.service = FleetService(self.config, **kwargs)
+        self.service.add_listener(self._log_batch)
         await self.service.start()
-        watcher: asyncio.Task[None] | None = None
         try:
             self.api = ApiServer(self.service.view, self.socket_path)
             await self.api.start()
             publish_pointer(self.database, self.socket_path)
-            watcher = asyncio.create_task(self._log_batches())
             event(
                 log,
                 "ready",
@@ -88,31 +88,26 @@ class Daemon:
             self.api.stop_accepting()
         finally:
             await self.service.stop()
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
             if self.api is not None:
                 await self.api.close()
             self._restore_signals(loop)
         event(log, "stopped")
         return 0
 
-    async def _log_batches(self) -> None:
+    def _log_batch(self, batch: Batch) -> None:
         """One `event=cycle` line per stored batch: what journald and the tests follow."""
-        while True:
-            batch = await self.service.wait_batch()
-            samples = batch.samples
-            event(
-                log,
-                "cycle",
-                cycle=batch.cycle,
-                servers=len({s.server for s in samples}),
-                samples=len(samples),
-                failing=sum(1 for s in samples if s.state == "fail"),
-                ms=round((batch.finished - batch.started).total_seconds() * 1000),
-                store_ms=round(batch.timings.get("total", 0.0) * 1000),
-            )
+        samples = batch.samples
+        event(
+            log,
+            "cycle",
+            cycle=batch.cycle,
+            servers=len({s.server for s in samples}),
+            samples=len(samples),
+            failing=sum(1 for s in samples if s.state == "fail"),
+            mails=batch.notifications,
+            ms=round((batch.finished - batch.started).total_seconds() * 1000),
+            store_ms=round(batch.timings.get("total", 0.0) * 1000),
+        )
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):

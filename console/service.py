@@ -35,7 +35,7 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.maintenance import DuckMaintenanceStore, MaintenanceWindow
+from console.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
 from console.pipeline import AlertPipeline
 from console.store import Store
 from console.storeworker import StoreWorker
@@ -103,7 +103,7 @@ class FleetService:
         if self._outbox_task is not None:
             await self._outbox_task
         for queue in list(self._subscribers):
-            _offer(queue, None)
+            _close(queue)
         await self.engine.close()
         await self.store.close()
 
@@ -125,6 +125,15 @@ class FleetService:
         future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
         self._batch_waiters.append(future)
         return await future
+
+    def add_listener(self, listener: Any) -> None:
+        """Call `listener(batch)` (sync or async) after every stored batch, e.g. to log it."""
+        self.engine.listeners.append(listener)
+
+    def kick_outbox(self) -> None:
+        """Make the outbox try its pending mails now instead of at its next poll."""
+        if self._outbox is not None:
+            self._outbox.wake.set()
 
     def next_cycle(self) -> datetime | None:
         if self._scheduler is None:
@@ -193,12 +202,11 @@ class FleetService:
     async def _on_batch(self, batch: Batch) -> None:
         servers = sorted({s.server for s in batch.samples})
         changed = await self._refresh_rows(servers)
-        if batch.notifications and self._outbox is not None:
-            self._outbox.wake.set()
+        if batch.notifications:
+            self.kick_outbox()
         self._schedule_retries()
         if changed:
-            for queue in list(self._subscribers):
-                _offer(queue, changed)
+            self._publish(changed)
         waiters, self._batch_waiters = self._batch_waiters, []
         for future in waiters:
             if not future.done():
@@ -251,12 +259,23 @@ class FleetService:
     def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
         self._subscribers.discard(queue)
 
+    def _publish(self, rows: tuple[ServerRow, ...]) -> None:
+        """Never block the service on a slow console: a full queue is replaced by one batch
+        holding every row (a resync), so the console misses nothing."""
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(rows)
+            except asyncio.QueueFull:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(tuple(self.rows.values()))
 
-def _offer(queue: asyncio.Queue[Any], item: Any) -> None:
-    """Never block the service on a slow console: drop the oldest batch instead."""
+
+def _close(queue: asyncio.Queue[Any]) -> None:
+    """Tell a subscriber the source is gone (its pending batches no longer matter)."""
     while True:
         try:
-            queue.put_nowait(item)
+            queue.put_nowait(None)
             return
         except asyncio.QueueFull:
             queue.get_nowait()
@@ -426,16 +445,15 @@ class FleetView:
 
     async def close(self) -> None:
         for queue in self._queues:
-            _offer(queue, None)
+            _close(queue)
 
     async def _reload_windows(self) -> None:
         svc = self.service
         windows = await svc.store.call(lambda s: DuckMaintenanceStore(s.con).windows())
         svc.alerts.load(svc.alerts.states.values(), windows)
         changed = await svc._refresh_rows(None)
-        for queue in list(svc._subscribers):
-            if changed:
-                _offer(queue, changed)
+        if changed:
+            svc._publish(changed)
 
     def _window_visible(self, window: MaintenanceWindow) -> bool:
         if self.installer is None:
@@ -457,7 +475,9 @@ class FleetView:
             "installer": {i.id for i in config.installers},
         }[window.scope_kind]
         if window.scope_id not in known:
-            raise ValueError(f"no {window.scope_kind} {window.scope_id!r} in the configuration")
+            raise MaintenanceError(
+                f"no {window.scope_kind} {window.scope_id!r} in the configuration"
+            )
 
 
 def _detail(

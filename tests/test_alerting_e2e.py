@@ -184,11 +184,11 @@ async def test_mail_queued_while_smtp_is_down_arrives_once_when_it_returns(site:
 
     await s.smtp.start()
     s.clock.advance(minutes=16)  # past the longest backoff so far
-    s.service._outbox.wake.set()  # the worker would find them on its next poll anyway
+    s.service.kick_outbox()  # the worker would find them on its next poll anyway
     await s.smtp.inbox.wait_for(2)
     for _ in range(2):
         await s.cycle()
-        s.service._outbox.wake.set()
+        s.service.kick_outbox()
     await _until_outbox(s, lambda rows: {r["status"] for r in rows} == {"sent"})
     assert len(s.inbox) == 2
     assert len({m.message["Message-ID"] for m in s.inbox}) == 2

@@ -151,3 +151,15 @@ def test_scoped_config_holds_one_installer(tmp_path: Path) -> None:
     assert all(s.customer in {c.id for c in config.customers} for s in config.servers)
     with pytest.raises(ConfigError, match="no installer 'ghost'"):
         config.scoped("ghost")
+
+
+def test_example_smtp_section_is_valid_when_uncommented(tmp_path: Path) -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    start = text.index("# [smtp]")
+    end = text.index("[inventory]")
+    block = "\n".join(
+        line.removeprefix("# ") for line in text[start:end].splitlines() if line.startswith("# ")
+    )
+    config = load_config(write(tmp_path, text[:start] + block + "\n\n" + text[end:]))
+    assert config.smtp is not None and config.smtp.security == "starttls"
+    assert config.smtp.port == 587

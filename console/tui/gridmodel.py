@@ -420,6 +420,10 @@ class GridModel:
     def visible_ids(self) -> list[str]:
         return list(self._order)
 
+    def all_ids(self) -> list[str]:
+        """Every server held, in id order, regardless of the filter (for filter pickers)."""
+        return list(self._by_id)
+
     def set_filter(self, new: GridFilter) -> bool:
         """Apply a filter; returns whether it changed. Narrowing the text only scans the rows
         that matched before."""

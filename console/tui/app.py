@@ -1,0 +1,268 @@
+"""NlsApp: the one console for both modes; embedded or attached only changes the header label.
+
+Data flow (after Harlequin): workers call the FleetSource and post typed messages; handlers on
+the UI side apply them to widgets inside `batch_update()`. The UI never awaits the source itself,
+and every failed worker ends in `worker_changed`, which turns it into a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from console.fleetview import AccessDenied, FleetSource, ServerRow
+from console.tui.bindings import MODE_CONTEXTS, Command, bindings_for
+from console.tui.gridmodel import utc_now
+from console.tui.header import ConsoleStatus
+from console.tui.messages import InfoLoaded, RowsChanged, SnapshotLoaded, SourceClosed
+from console.tui.palette import NlsCommands
+from console.tui.screens.detail import DetailScreen
+from console.tui.screens.fleet import FleetScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.maintenance import MaintenanceScreen
+from console.tui.screens.outbox import OutboxScreen
+from console.tui.screens.sql import SqlScreen
+
+Clock = Callable[[], datetime]
+EXIT_HANGUP = 129
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "nls"
+
+
+class NlsApp(App[int]):
+    TITLE = "nls"
+    CSS_PATH = "styles.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "fleet": FleetScreen,
+        "sql": SqlScreen,
+        "mail": OutboxScreen,
+        "maintenance": MaintenanceScreen,
+    }
+    DEFAULT_MODE: ClassVar[str] = "fleet"
+    BINDINGS = bindings_for("app")
+    COMMANDS = App.COMMANDS | {NlsCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    status: reactive[ConsoleStatus] = reactive(ConsoleStatus, always_update=False)
+
+    def __init__(
+        self,
+        source: FleetSource,
+        *,
+        clock: Clock = utc_now,
+        installer: str | None = None,
+        state_dir: Path | None = None,
+        watch_hangup: bool = True,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.clock = clock
+        self.installer = installer
+        self.state_dir = state_dir if state_dir is not None else default_state_dir()
+        self.snapshot_rows: tuple[ServerRow, ...] | None = None
+        self.batches = 0
+        self._watch_hangup = watch_hangup
+        self._hangup_installed = False
+        if installer is not None:
+            self._modes.pop("sql", None)
+        self.set_reactive(NlsApp.status, ConsoleStatus(mode=source.mode, installer=installer))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.follow_source()
+        if self._watch_hangup:
+            self._install_hangup()
+
+    def on_unmount(self) -> None:
+        if self._hangup_installed:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    def _install_hangup(self) -> None:
+        """Exit cleanly when the SSH connection (the terminal) goes away."""
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
+        except (NotImplementedError, RuntimeError, AttributeError, ValueError):
+            return
+        self._hangup_installed = True
+
+    def _hangup(self) -> None:
+        self.exit(EXIT_HANGUP)
+
+    # -- data flow ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="source", exit_on_error=False)
+    async def follow_source(self) -> None:
+        """Subscribe before the snapshot, so no batch falls between the two."""
+        self.refresh_info()
+        updates = aiter(self.source.updates())
+        first = asyncio.ensure_future(anext(updates, None))
+        try:
+            snapshot = await self.source.snapshot()
+            self.post_message(SnapshotLoaded(snapshot))
+            rows = await first
+            while rows is not None:
+                self.post_message(RowsChanged(rows))
+                rows = await anext(updates, None)
+        finally:
+            if not first.done():
+                first.cancel()
+        self.post_message(SourceClosed())
+
+    @work(exclusive=True, group="info", exit_on_error=False)
+    async def refresh_info(self) -> None:
+        self.post_message(InfoLoaded(await self.source.info()))
+
+    def _scoped(self, rows: Iterable[ServerRow]) -> tuple[ServerRow, ...]:
+        """Defence in depth: a scoped console drops any other installer's row it is handed."""
+        if self.installer is None:
+            return tuple(rows)
+        return tuple(r for r in rows if r.installer_id == self.installer)
+
+    @on(SnapshotLoaded)
+    def _snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        rows = self.snapshot_rows = self._scoped(message.snapshot.rows)
+        with self.batch_update():
+            fleet = self.fleet_screen()
+            if fleet is not None and fleet.is_mounted:
+                fleet.load(rows)
+            self.set_status(loading=False, next_cycle=message.snapshot.next_cycle)
+
+    @on(RowsChanged)
+    def _rows_changed(self, message: RowsChanged) -> None:
+        rows = self._scoped(message.rows)
+        self.batches += 1
+        if not rows:
+            return
+        with self.batch_update():
+            fleet = self.fleet_screen()
+            if fleet is not None and fleet.is_mounted:
+                fleet.apply_updates(rows)
+            changed = {r.server_id for r in rows}
+            for screen in self._all_screens():
+                if isinstance(screen, DetailScreen):
+                    screen.rows_changed(changed)
+        self.refresh_info()
+
+    @on(InfoLoaded)
+    def _info_loaded(self, message: InfoLoaded) -> None:
+        self.set_status(next_cycle=message.info.next_cycle, mode=message.info.mode)
+
+    @on(SourceClosed)
+    def _source_closed(self) -> None:
+        self.set_status(closed=True)
+        self.notify("The fleet source closed: no more live updates.", severity="warning")
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed source call ends up: a notification, never a crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, AccessDenied):
+            self.notify(str(error), title="Not allowed", severity="warning")
+            return
+        text = str(error).strip() or type(error).__name__
+        self.notify(text, title=f"{event.worker.name or 'task'} failed", severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_changed(event)
+
+    def set_status(self, **changes: Any) -> None:
+        from dataclasses import replace
+
+        self.status = replace(self.status, **changes)
+
+    # -- screens ---------------------------------------------------------------------------
+
+    def _all_screens(self) -> Iterator[Any]:
+        for stack in self._screen_stacks.values():
+            yield from stack
+
+    def fleet_screen(self) -> FleetScreen | None:
+        stack = self._screen_stacks.get("fleet") or []
+        return stack[0] if stack and isinstance(stack[0], FleetScreen) else None
+
+    def cursor_server_id(self) -> str | None:
+        if isinstance(self.screen, DetailScreen):
+            return self.screen.server_id
+        fleet = self.fleet_screen()
+        return fleet.grid.cursor_server_id if fleet is not None and fleet.is_mounted else None
+
+    def server_index(self) -> Iterator[tuple[str, str, str]]:
+        fleet = self.fleet_screen()
+        if fleet is None or not fleet.is_mounted:
+            return
+        model = fleet.grid.model
+        for sid in model.all_ids():
+            row = model.get(sid)
+            if row is not None:
+                yield sid, row.name, row.customer_name
+
+    def open_detail(self, server_id: str) -> None:
+        self.push_screen(DetailScreen(server_id))
+
+    async def go_to_server(self, server_id: str) -> None:
+        await self.switch_mode("fleet")
+        while isinstance(self.screen, DetailScreen) or len(self.screen_stack) > 1:
+            await self.pop_screen()
+        fleet = self.fleet_screen()
+        if fleet is not None and not fleet.grid.select_server(server_id):
+            fleet.action_clear_filters()
+            fleet.grid.select_server(server_id)
+        self.open_detail(server_id)
+
+    def state_file(self, name: str) -> Path | None:
+        return self.state_dir / name
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_screen" and parameters and parameters[0] == "sql":
+            return self.installer is None
+        return True
+
+    def command_available(self, command: Command) -> bool:
+        if self.installer is not None and (command.context == "sql" or command.id == "sql"):
+            return False
+        if command.context == "app" or command.context in MODE_CONTEXTS:
+            return True
+        return command.context == getattr(self.screen, "CONTEXT", None)
+
+    async def run_command(self, command: Command) -> None:
+        """Run a palette command, first going to the screen it belongs to."""
+        if command.context in MODE_CONTEXTS and command.context != getattr(
+            self.screen, "CONTEXT", None
+        ):
+            await self.switch_mode(command.context)
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
+        target = self if command.context == "app" else self.screen
+        await self.run_action(command.action, target)
+
+    async def action_switch_screen(self, name: str) -> None:
+        if name == "sql" and self.installer is not None:
+            self.notify("SQL is not available in an installer-scoped console.", severity="warning")
+            return
+        await self.switch_mode(name)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(scoped=self.installer is not None))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"

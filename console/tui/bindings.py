@@ -1,0 +1,179 @@
+"""Every key binding of the console as data: one table feeds the footer, the help screen and the
+command palette, so a key or a description is changed in one place and never drifts apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from textual.binding import Binding
+
+Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance"]
+CONTEXT_TITLES: dict[Context, str] = {
+    "app": "Everywhere",
+    "fleet": "Fleet grid",
+    "detail": "Server detail",
+    "sql": "SQL",
+    "mail": "Sent mail",
+    "maintenance": "Maintenance",
+}
+MODE_CONTEXTS: frozenset[Context] = frozenset({"fleet", "sql", "mail", "maintenance"})
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One action the operator can take: its key, where it applies and what it does."""
+
+    id: str
+    key: str
+    action: str
+    label: str
+    description: str
+    context: Context
+    show: bool = True
+    palette: bool = True
+    priority: bool = False
+
+    @property
+    def binding_id(self) -> str:
+        return f"nls.{self.id}"
+
+    @property
+    def key_display(self) -> str:
+        return ", ".join(_pretty(k) for k in self.key.split(","))
+
+
+def _pretty(key: str) -> str:
+    names = {"question_mark": "?", "slash": "/", "escape": "esc", "delete": "del"}
+    key = key.strip()
+    if key.startswith("ctrl+"):
+        return "^" + key[5:]
+    return names.get(key, key)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("help", "f1,question_mark", "help", "Help", "Show every key binding", "app"),
+    Command("fleet", "1", "switch_screen('fleet')", "Fleet", "Go to the fleet grid", "app"),
+    Command("sql", "2", "switch_screen('sql')", "SQL", "Ad-hoc read-only SQL on the store", "app"),
+    Command("mail", "3", "switch_screen('mail')", "Mail", "Sent mail (the outbox)", "app"),
+    Command(
+        "maintenance",
+        "4",
+        "switch_screen('maintenance')",
+        "Maint",
+        "Maintenance windows: list, add, remove",
+        "app",
+    ),
+    Command(
+        "theme", "f9", "toggle_theme", "Theme", "Switch between dark and light themes", "app", False
+    ),
+    Command("quit", "ctrl+q", "quit", "Quit", "Leave the console", "app", False, priority=True),
+    Command("search", "slash", "focus_search", "Search", "Search as you type", "fleet"),
+    Command("installer", "i", "pick_installer", "Installer", "Filter by installer", "fleet"),
+    Command("customer", "c", "pick_customer", "Customer", "Filter by customer", "fleet"),
+    Command(
+        "status",
+        "f",
+        "cycle_status",
+        "Status",
+        "Cycle the status filter: all, problems, quiet, maintenance",
+        "fleet",
+    ),
+    Command(
+        "problems",
+        "p",
+        "status_filter('problems')",
+        "Problems",
+        "Status filter: problems only (down and problem)",
+        "fleet",
+        False,
+    ),
+    Command(
+        "quiet",
+        "u",
+        "status_filter('quiet')",
+        "Quiet",
+        "Status filter: quiet period only",
+        "fleet",
+        False,
+    ),
+    Command(
+        "in_maintenance",
+        "m",
+        "status_filter('maintenance')",
+        "In maint.",
+        "Status filter: servers in maintenance",
+        "fleet",
+        False,
+    ),
+    Command(
+        "all_statuses",
+        "a",
+        "status_filter('all')",
+        "All statuses",
+        "Status filter: every status",
+        "fleet",
+        False,
+    ),
+    Command("clear", "x", "clear_filters", "Clear", "Clear every filter and the search", "fleet"),
+    Command(
+        "open", "o", "open_detail", "Detail", "Open the server under the cursor", "fleet", False
+    ),
+    Command("back", "escape", "back", "Back", "Back to the previous screen", "detail"),
+    Command("period", "t", "cycle_period", "Period", "History period: 24 h, 7 d, 30 d", "detail"),
+    Command("refresh_detail", "r", "refresh", "Refresh", "Reload this server", "detail"),
+    Command("check_now", "n", "check_now", "Check now", "Probe this server now", "detail"),
+    Command("run_sql", "ctrl+r,f5", "run_query", "Run", "Run the query", "sql"),
+    Command("history", "ctrl+o", "history", "History", "Pick a query from the history", "sql"),
+    Command("export_csv", "ctrl+s", "export('csv')", "CSV", "Export the result to CSV", "sql"),
+    Command(
+        "export_parquet",
+        "ctrl+t",
+        "export('parquet')",
+        "Parquet",
+        "Export the result to Parquet",
+        "sql",
+    ),
+    Command("focus_editor", "ctrl+l", "focus_editor", "Editor", "Back to the query", "sql", False),
+    Command(
+        "leave_editor",
+        "escape",
+        "leave_editor",
+        "Results",
+        "Leave the editor (then 1-4 switch screens)",
+        "sql",
+        False,
+    ),
+    Command("refresh_mail", "r", "refresh", "Refresh", "Reload the outbox", "mail"),
+    Command("add_window", "a", "add_window", "Add", "Announce a maintenance window", "maintenance"),
+    Command(
+        "remove_window",
+        "d,delete",
+        "remove_window",
+        "Remove",
+        "Remove the selected window",
+        "maintenance",
+    ),
+    Command("refresh_windows", "r", "refresh", "Refresh", "Reload the windows", "maintenance"),
+)
+COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
+
+
+def commands_for(context: Context) -> list[Command]:
+    return [c for c in COMMANDS if c.context == context]
+
+
+def bindings_for(context: Context) -> list[Binding]:
+    """Textual bindings of one context, with ids so a user keymap can rebind them."""
+    return [
+        Binding(
+            c.key,
+            c.action,
+            c.label,
+            show=c.show,
+            id=c.binding_id,
+            tooltip=c.description,
+            priority=c.priority,
+        )
+        for c in commands_for(context)
+    ]

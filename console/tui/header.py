@@ -1,0 +1,124 @@
+"""The console's two-line header: fleet counts, next cycle, mode, scope and the active filter.
+
+Every screen mounts its own header; all of them render the app's one `ConsoleStatus`, so the
+counts an operator reads on the SQL screen are the same as on the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from textual.content import Content
+from textual.widget import Widget
+
+from console.fleetview import FleetCounts
+from console.tui.gridmodel import STATUS_LABEL
+
+if TYPE_CHECKING:
+    from console.tui.app import NlsApp
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleStatus:
+    """What the header shows; replaced as a whole so one watcher sees one consistent state."""
+
+    counts: FleetCounts = field(default_factory=FleetCounts)
+    visible: int = 0
+    filter: str = "all"
+    next_cycle: datetime | None = None
+    mode: str = "embedded"
+    installer: str | None = None
+    loading: bool = True
+    closed: bool = False
+
+
+def format_countdown(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "—"
+    seconds = int((when - now).total_seconds())
+    if seconds <= 0:
+        return "due"
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
+    c = status.counts
+    up = STATUS_LABEL["up"].split()[0]
+    problem = STATUS_LABEL["problem"].split()[0]
+    down = STATUS_LABEL["down"].split()[0]
+    first = Content.assemble(
+        (" nls ", "bold reverse"),
+        " ",
+        (title, "bold"),
+        " │ ",
+        (f"{up} {c.up} up", "$text-success"),
+        "  ",
+        (f"{problem} {c.problem} problem", "$text-warning bold" if c.problem else ""),
+        "  ",
+        (f"{down} {c.down} down", "$text-error bold" if c.down else ""),
+        "  ",
+        (f"{c.cameras_offline} cams offline", "$text-warning" if c.cameras_offline else ""),
+        " │ ",
+        f"{c.servers} servers",
+    )
+    if status.loading:
+        state = "loading…"
+    elif status.closed:
+        state = "disconnected"
+    else:
+        state = f"next cycle {format_countdown(status.next_cycle, now)}"
+    scope = f"installer {status.installer} only" if status.installer else "all installers"
+    shown = f"{status.visible}/{c.servers} shown" if status.filter != "all" else ""
+    second = Content.assemble(
+        " ",
+        (status.mode, "$text-accent bold"),
+        " · ",
+        (state, "$text-error bold" if status.closed else ""),
+        " · ",
+        (scope, "$text-primary" if status.installer else ""),
+        " · filter: ",
+        (status.filter, "$text-accent" if status.filter != "all" else "$text-muted"),
+        (f"  {shown}" if shown else "", "$text-muted"),
+    )
+    return Content("\n").join([first, second])
+
+
+class NlsHeader(Widget):
+    """Two lines docked at the top; re-rendered when the status changes and once a second for
+    the next-cycle countdown."""
+
+    DEFAULT_CSS = """
+    NlsHeader {
+        dock: top;
+        height: 2;
+        background: $panel;
+        color: $foreground;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(self, title: str, *, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__()
+        self.title = title
+        self._clock = clock
+
+    @property
+    def nls_app(self) -> NlsApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "status", self._status_changed, init=False)
+        self.set_interval(1.0, self.refresh)
+
+    def _status_changed(self) -> None:
+        self.refresh()
+
+    def render(self) -> Content:
+        clock = self._clock or self.nls_app.clock
+        return header_content(self.title, self.nls_app.status, clock())

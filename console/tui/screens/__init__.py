@@ -1,0 +1,1 @@
+"""One module per screen; each talks to the engine only through the app's FleetSource."""

@@ -1,0 +1,325 @@
+"""Maintenance windows: the list the alerting consults, a form to announce one (one-off or
+recurring by cron), and removal. Windows are stored by the source; removal is soft there."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+
+from console.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
+from console.tui.bindings import Context, bindings_for
+from console.tui.header import NlsHeader
+from console.tui.screens.base import NlsModal, NlsScreen
+
+DEFAULT_ZONE = "Europe/Brussels"
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("scope_id", "Scope id", "server, customer or installer id"),
+    ("starts", "Starts", "YYYY-MM-DD HH:MM (one-off, local time)"),
+    ("ends", "Ends", "YYYY-MM-DD HH:MM (one-off, local time)"),
+    ("cron", "Cron", "recurring: min hour dom mon dow, e.g. 0 2 * * sun"),
+    ("duration", "Minutes", "recurring: duration in minutes"),
+    ("timezone", "Time zone", DEFAULT_ZONE),
+    ("reason", "Reason", "why (SLA reports quote it)"),
+)
+
+
+def _local(text: str, zone: ZoneInfo, name: str) -> datetime | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise MaintenanceError(f"{name} {text!r}: write YYYY-MM-DD HH:MM") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def window_from_form(
+    values: Mapping[str, str], *, scope_kind: str, now: datetime, user: str = ""
+) -> MaintenanceWindow:
+    """A validated window from the form's text; MaintenanceError names the field at fault."""
+    zone_name = values.get("timezone", "").strip() or DEFAULT_ZONE
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MaintenanceError(
+            f"time zone {zone_name!r} is unknown; e.g. Europe/Brussels"
+        ) from None
+    cron = values.get("cron", "").strip() or None
+    duration_text = values.get("duration", "").strip()
+    duration: int | None = None
+    if duration_text:
+        try:
+            duration = int(duration_text)
+        except ValueError:
+            raise MaintenanceError(f"minutes {duration_text!r} is not a whole number") from None
+    return MaintenanceWindow(
+        id=0,
+        scope_kind=scope_kind,  # type: ignore[arg-type]
+        scope_id=values.get("scope_id", "").strip(),
+        reason=values.get("reason", "").strip(),
+        announced_at=now,
+        created_by=user,
+        starts=_local(values.get("starts", ""), zone, "starts"),
+        ends=_local(values.get("ends", ""), zone, "ends"),
+        cron=cron,
+        timezone=zone_name if cron else None,
+        duration_min=duration if cron else None,
+    )
+
+
+def describe_when(w: MaintenanceWindow) -> str:
+    if w.cron:
+        bounds = ""
+        if w.starts or w.ends:
+            bounds = f" ({_short(w.starts)}→{_short(w.ends)})"
+        return f"{w.cron} {w.timezone} for {w.duration_min} min{bounds}"
+    starts, ends = _short(w.starts), _short(w.ends)
+    if starts[:10] == ends[:10]:
+        ends = ends[11:]
+    return f"{starts}→{ends} UTC"
+
+
+def _short(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+class WindowsLoaded(Message):
+    def __init__(self, windows: list[MaintenanceWindow]) -> None:
+        super().__init__()
+        self.windows = windows
+
+
+class MaintenanceForm(NlsModal):
+    """Dismisses with a validated MaintenanceWindow, or None."""
+
+    DEFAULT_CSS = """
+    MaintenanceForm { align: center middle; }
+    MaintenanceForm > Vertical {
+        width: 78; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    MaintenanceForm Horizontal { height: 1; }
+    MaintenanceForm .field-label { width: 10; color: $text-muted; }
+    MaintenanceForm Input { width: 1fr; }
+    MaintenanceForm Select { width: 1fr; }
+    MaintenanceForm #form-error { color: $text-error; height: auto; }
+    MaintenanceForm #form-buttons { height: 1; align-horizontal: right; margin-top: 1; }
+    MaintenanceForm Button { min-width: 10; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    def __init__(self, *, scope_kind: str = "server", scope_id: str = "") -> None:
+        super().__init__()
+        self.scope_kind = scope_kind
+        self.scope_id = scope_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Announce a maintenance window (one-off: starts+ends; recurring: cron)")
+            with Horizontal():
+                yield Label("Scope", classes="field-label")
+                yield Select(
+                    [(k, k) for k in SCOPE_KINDS],
+                    value=self.scope_kind,
+                    allow_blank=False,
+                    compact=True,
+                    id="scope_kind",
+                )
+            for key, label, hint in FIELDS:
+                with Horizontal():
+                    yield Label(label, classes="field-label")
+                    yield Input(
+                        self.scope_id if key == "scope_id" else "",
+                        placeholder=hint,
+                        compact=True,
+                        id=key,
+                    )
+            yield Static("", id="form-error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#scope_id" if not self.scope_id else "#starts", Input).focus()
+
+    def values(self) -> dict[str, str]:
+        return {key: self.query_one(f"#{key}", Input).value for key, _, _ in FIELDS}
+
+    def action_save(self) -> None:
+        kind = self.query_one("#scope_kind", Select).value
+        try:
+            window = window_from_form(
+                self.values(),
+                scope_kind=str(kind),
+                now=self.nls_app.clock(),
+                user=_user(),
+            )
+        except MaintenanceError as exc:
+            self.query_one("#form-error", Static).update(str(exc))
+            return
+        self.dismiss(window)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(NlsModal):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Static {
+        width: 60; height: auto; border: round $error; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.question}\n\n[b]y[/b] yes · [b]n[/b] no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+class MaintenanceScreen(NlsScreen):
+    CONTEXT: ClassVar[Context] = "maintenance"
+    TITLE = "Maintenance"
+    BINDINGS = bindings_for("maintenance")
+    DEFAULT_CSS = """
+    MaintenanceScreen #windows-summary { height: 1; padding: 0 1; color: $text-muted; }
+    MaintenanceScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: list[MaintenanceWindow] = []
+
+    def compose(self) -> ComposeResult:
+        yield NlsHeader(self.TITLE)
+        yield Static("loading…", id="windows-summary")
+        yield DataTable(id="windows", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            "Id", "Now", "Scope", "When", "Reason", "Announced", "By"
+        )
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.query_one(DataTable).focus()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="maintenance", exit_on_error=False)
+    async def load(self) -> None:
+        self.post_message(WindowsLoaded(await self.source.maintenance_list()))
+
+    def on_windows_loaded(self, message: WindowsLoaded) -> None:
+        self.windows = message.windows
+        now = self.nls_app.clock()
+        table = self.query_one(DataTable)
+        table.clear()
+        active = 0
+        for w in message.windows:
+            on_now = w.occurrence_at(now) is not None
+            active += on_now
+            table.add_row(
+                str(w.id),
+                "ACTIVE" if on_now else "",
+                f"{w.scope_kind} {w.scope_id}",
+                describe_when(w),
+                w.reason,
+                _short(w.announced_at),
+                w.created_by,
+                key=str(w.id),
+            )
+        self.query_one("#windows-summary", Static).update(
+            f"{len(message.windows)} windows, {active} active now · a adds · d removes"
+        )
+
+    def action_add_window(self) -> None:
+        server = self.nls_app.cursor_server_id()
+        self.app.push_screen(MaintenanceForm(scope_id=server or ""), self._form_done)
+
+    def _form_done(self, window: MaintenanceWindow | None) -> None:
+        if window is not None:
+            self.add(window)
+
+    @work(exclusive=True, group="maintenance-edit", exit_on_error=False)
+    async def add(self, window: MaintenanceWindow) -> None:
+        stored = await self.source.maintenance_add(window)
+        self.notify(f"Window {stored.id} stored for {stored.scope_kind} {stored.scope_id}")
+        self.load()
+
+    def selected_window(self) -> MaintenanceWindow | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((w for w in self.windows if str(w.id) == key), None)
+
+    def action_remove_window(self) -> None:
+        window = self.selected_window()
+        if window is None:
+            self.notify("No window selected.", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.remove(window.id)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Remove window {window.id} ({window.scope_kind} {window.scope_id}: "
+                f"{window.reason})?"
+            ),
+            answered,
+        )
+
+    @work(exclusive=True, group="maintenance-edit", exit_on_error=False)
+    async def remove(self, window_id: int) -> None:
+        await self.source.maintenance_remove(window_id)
+        self.notify(f"Window {window_id} removed")
+        self.load()

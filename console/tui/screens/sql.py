@@ -1,0 +1,264 @@
+"""Ad-hoc read-only SQL on the store: a query editor, an Arrow-backed result table, a history of
+queries (kept in memory and in a file), exports to CSV or Parquet, and errors shown inline.
+
+Never offered in an installer-scoped console: SQL would see every installer's data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual_fastdatatable import ArrowBackend, DataTable
+
+from console.tui.bindings import Context, bindings_for
+from console.tui.header import NlsHeader
+from console.tui.screens.base import NlsModal, NlsScreen
+from console.tui.screens.picker import PickerScreen
+
+DEFAULT_QUERY = """SELECT status, count(*) AS servers
+FROM servers GROUP BY ALL ORDER BY servers DESC"""
+HISTORY_LIMIT = 200
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+class QueryHistory:
+    """Past queries, newest first; appended to a JSON-lines file so they survive restarts."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.queries: list[str] = []
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    query = json.loads(line)["query"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                self._remember(query)
+
+    def _remember(self, query: str) -> None:
+        if query in self.queries:
+            self.queries.remove(query)
+        self.queries.insert(0, query)
+        del self.queries[HISTORY_LIMIT:]
+
+    def add(self, query: str) -> None:
+        self._remember(query)
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"ts": time.time(), "query": query}) + "\n")
+        except OSError:
+            self.path = None
+
+
+def write_table(table: Any, path: Path, fmt: str) -> int:
+    """Write an Arrow table; returns its row count. Runs on a worker thread."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    return int(table.num_rows)
+
+
+class QueryDone(Message):
+    def __init__(self, query: str, table: Any, elapsed: float) -> None:
+        super().__init__()
+        self.query = query
+        self.table = table
+        self.elapsed = elapsed
+
+
+class QueryFailed(Message):
+    def __init__(self, query: str, error: BaseException) -> None:
+        super().__init__()
+        self.query = query
+        self.error = error
+
+
+class ExportScreen(NlsModal):
+    """Asks where to write the result; dismisses with a Path or None."""
+
+    DEFAULT_CSS = """
+    ExportScreen { align: center middle; }
+    ExportScreen > Vertical {
+        width: 76; max-width: 95%; height: auto; border: round $accent;
+        background: $surface; padding: 0 1;
+    }
+    ExportScreen Label { color: $text-muted; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
+
+    def __init__(self, fmt: str, default: Path) -> None:
+        super().__init__()
+        self.fmt = fmt
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Export the result as {self.fmt.upper()} to (enter to write):")
+            yield Input(str(self.default), id="export-path", compact=True)
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(Path(value).expanduser() if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SqlScreen(NlsScreen):
+    CONTEXT: ClassVar[Context] = "sql"
+    TITLE = "SQL"
+    BINDINGS = bindings_for("sql")
+    DEFAULT_CSS = """
+    SqlScreen #editor { height: 7; border: none; }
+    SqlScreen #sql-status { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
+    SqlScreen #sql-status.error { color: $text-error; background: $error 10%; }
+    SqlScreen #results { height: 1fr; }
+    SqlScreen #results-empty { padding: 1; color: $text-muted; }
+    """
+
+    show_timing: ClassVar[bool] = True
+    """Snapshot tests turn the elapsed time off: it is the one nondeterministic figure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = QueryHistory(self.nls_app.state_file("sql_history.jsonl"))
+        self.table: Any = None
+        self.last_query = ""
+
+    def compose(self) -> ComposeResult:
+        yield NlsHeader(self.TITLE)
+        with Vertical():
+            yield TextArea(
+                self.history.queries[0] if self.history.queries else DEFAULT_QUERY,
+                id="editor",
+                compact=True,
+                show_line_numbers=False,
+                tab_behavior="focus",
+            )
+            yield Static(
+                "ctrl+r runs the query · read-only · tables: see the README", id="sql-status"
+            )
+            with Container(id="results"):
+                yield Label("No result yet.", id="results-empty")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#editor", TextArea).focus()
+
+    @property
+    def query_text(self) -> str:
+        return self.query_one("#editor", TextArea).text
+
+    @query_text.setter
+    def query_text(self, text: str) -> None:
+        self.query_one("#editor", TextArea).load_text(text)
+
+    def action_run_query(self) -> None:
+        query = self.query_text.strip()
+        if not query:
+            return
+        self._status("running…", error=False)
+        self.run_query(query)
+
+    @work(exclusive=True, group="sql", exit_on_error=False)
+    async def run_query(self, query: str) -> None:
+        started = time.perf_counter()
+        try:
+            table = await self.source.sql(query)
+        except Exception as exc:
+            self.post_message(QueryFailed(query, exc))
+            return
+        self.post_message(QueryDone(query, table, time.perf_counter() - started))
+
+    async def on_query_done(self, message: QueryDone) -> None:
+        self.history.add(message.query)
+        self.table = message.table
+        self.last_query = message.query
+        rows = message.table.num_rows
+        timing = f" in {message.elapsed * 1000:.0f} ms" if self.show_timing else ""
+        self._status(
+            f"{rows:,} row{'s' if rows != 1 else ''}, {message.table.num_columns} columns"
+            f"{timing} · ctrl+s CSV · ctrl+t Parquet",
+            error=False,
+        )
+        results = self.query_one("#results", Container)
+        await results.remove_children()
+        await results.mount(
+            DataTable(backend=ArrowBackend(message.table), id="result-table", max_rows=None)
+        )
+
+    def on_query_failed(self, message: QueryFailed) -> None:
+        self.history.add(message.query)
+        error = message.error
+        text = str(error).strip() or type(error).__name__
+        self._status(f"{type(error).__name__}: {text}", error=True)
+
+    def _status(self, text: str, *, error: bool) -> None:
+        status = self.query_one("#sql-status", Static)
+        status.update(text)
+        status.set_class(error, "error")
+
+    def action_focus_editor(self) -> None:
+        self.query_one("#editor", TextArea).focus()
+
+    def action_leave_editor(self) -> None:
+        tables = self.query("#result-table")
+        if tables:
+            tables.first().focus()
+        else:
+            self.set_focus(None)
+
+    def action_history(self) -> None:
+        if not self.history.queries:
+            self.notify("No query in the history yet.")
+            return
+        options = [(str(i), " ".join(q.split())) for i, q in enumerate(self.history.queries)]
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                self.query_text = self.history.queries[int(key)]
+                self.action_focus_editor()
+
+        self.app.push_screen(PickerScreen("Query history", options), chosen)
+
+    def action_export(self, fmt: str) -> None:
+        if self.table is None:
+            self.notify("Run a query first: there is nothing to export.", severity="warning")
+            return
+        stamp = self.nls_app.clock().strftime("%Y%m%d-%H%M%S")
+        default = Path.cwd() / f"nls-query-{stamp}.{fmt}"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.export(path, fmt)
+
+        self.app.push_screen(ExportScreen(fmt, default), chosen)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def export(self, path: Path, fmt: str) -> int:
+        """Write the current result to `path` on a thread; the file system is I/O."""
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}")
+        rows = write_table(self.table, path, fmt)
+        self.app.call_from_thread(
+            self.notify, f"Wrote {rows:,} rows to {path}", title="Export", timeout=6
+        )
+        return rows

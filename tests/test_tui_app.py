@@ -663,3 +663,98 @@ def test_snapshot_other_screens(snap_compare: Any, tmp_path: Path, key: str) -> 
         await pilot.pause()
 
     assert snap_compare(snapshot_app(tmp_path), run_before=run_before, terminal_size=(80, 24))
+
+
+# --- on a real engine ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> Any:
+    """A real FleetService (no schedule: the test drives cycles) over a simulated fleet with
+    HTTP, SSH and RDP, a real DuckDB file; stopped at teardown."""
+    from console.config import load_config
+    from console.service import FleetService
+    from console.simconfig import write_sim_config
+    from probes.simulator.fleet import build_fleet
+    from probes.simulator.hosts import add_host_protocols
+
+    fleet = build_fleet(6, cameras=5, http_port=0, base="127.83.0.1")
+    key = add_host_protocols(fleet, ssh_port=0, rdp_port=0)
+    await fleet.start()
+    path = write_sim_config(tmp_path / "nls.toml", fleet, host_key=key, installers=2, customers=4)
+    text = path.read_text().replace('interval = "15m"', 'interval = "15m"\nsample_window = "1s"')
+    path.write_text(text)
+    svc = FleetService(load_config(path), schedule=False)
+    await svc.start()
+    svc.fleet = fleet  # type: ignore[attr-defined]
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+        await fleet.stop()
+
+
+def real_app(source: Any, tmp_path: Path, installer: str | None = None) -> NlsApp:
+    return NlsApp(source, installer=installer, state_dir=tmp_path / "state", watch_hangup=False)
+
+
+async def test_console_on_a_real_engine_follows_faults(service: Any, tmp_path: Path) -> None:
+    await service.run_cycle()
+    app = real_app(service.view(), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, loaded(app))
+        grid = grid_of(app)
+        assert grid.model.total == 6 and app.status.counts.up == 6
+        service.fleet.set_fault("crest-0002", "camera_offline", camera=1)
+        service.fleet.set_fault("crest-0003", "port_closed")
+        await service.run_cycle(["crest-0002", "crest-0003"])
+        await until(pilot, lambda: app.status.counts.cameras_offline == 1)
+        await until(pilot, lambda: grid.model.get("crest-0003").status != "up")  # type: ignore[union-attr]
+        await pilot.pause()
+        text = screen_text(app)
+        assert "4/5" in text and "camera (1)" in text
+        grid.select_server("crest-0002")
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        await until(pilot, lambda: screen.detail is not None)
+        await pilot.pause()
+        assert "Cameras: 4/5 online" in screen_text(app)
+        states = [c.state for c in screen.detail.cameras]  # type: ignore[union-attr]
+        assert states.count("ok") == 4
+        await pilot.press("n")
+        await until(pilot, lambda: any("samples stored" in n for n in notes(app)))
+        await pilot.press("escape", "2")
+        sql = await run_sql(
+            pilot,
+            app,
+            "SELECT count(DISTINCT server) AS servers FROM samples WHERE check_name = 'cpu'",
+        )
+        status = sql.query_one("#sql-status", Static)
+        assert not status.has_class("error"), status.render()
+        assert sql.table.to_pylist() == [{"servers": 6}]
+        await run_sql(pilot, app, "DELETE FROM samples")
+        assert sql.query_one("#sql-status", Static).has_class("error")
+        assert "read-only" in screen_text(app).lower() or "readonly" in screen_text(app).lower()
+
+
+async def test_scoped_console_on_a_real_engine(service: Any, tmp_path: Path) -> None:
+    await service.run_cycle()
+    everything = (await service.view().snapshot()).rows
+    mine = sorted({r.installer_id for r in everything})[0]
+    foreign = [r for r in everything if r.installer_id != mine]
+    app = real_app(service.view(mine), tmp_path, installer=mine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, loaded(app))
+        grid = grid_of(app)
+        assert {grid.model.get(s).installer_id for s in grid.model.all_ids()} == {mine}  # type: ignore[union-attr]
+        service.fleet.set_fault(foreign[0].server_id, "port_closed")
+        await service.run_cycle()
+        await until(pilot, lambda: app.batches >= 1)
+        assert grid.model.get(foreign[0].server_id) is None
+        text = screen_text(app)
+        assert not any(r.name in text for r in foreign)
+        await pilot.press("2")
+        assert isinstance(app.screen, FleetScreen)
+        app.open_detail(foreign[0].server_id)
+        await until(pilot, lambda: any(foreign[0].server_id in n for n in notes(app)))

@@ -24,8 +24,9 @@ from console.tui.header import NlsHeader
 from console.tui.screens.base import NlsModal, NlsScreen
 from console.tui.screens.picker import PickerScreen
 
-DEFAULT_QUERY = """SELECT status, count(*) AS servers
-FROM servers GROUP BY ALL ORDER BY servers DESC"""
+DEFAULT_QUERY = """-- tables: samples, current_state, state_changes, servers, customers, installers,
+-- cameras, cycles, outbox, maintenance
+SELECT check_name, state, count(*) AS n FROM current_state GROUP BY ALL ORDER BY ALL"""
 HISTORY_LIMIT = 200
 EXPORT_FORMATS = ("csv", "parquet")
 
@@ -154,7 +155,8 @@ class SqlScreen(NlsScreen):
                 tab_behavior="focus",
             )
             yield Static(
-                "ctrl+r runs the query · read-only · tables: see the README", id="sql-status"
+                "ctrl+r runs the query (read-only) · ctrl+o history · esc leaves the editor",
+                id="sql-status",
             )
             with Container(id="results"):
                 yield Label("No result yet.", id="results-empty")

@@ -758,3 +758,17 @@ async def test_scoped_console_on_a_real_engine(service: Any, tmp_path: Path) -> 
         assert isinstance(app.screen, FleetScreen)
         app.open_detail(foreign[0].server_id)
         await until(pilot, lambda: any(foreign[0].server_id in n for n in notes(app)))
+
+
+class BrokenStream(MemorySource):
+    async def updates(self) -> Any:
+        raise ConnectionResetError("daemon went away")
+        yield ()
+
+
+async def test_a_broken_update_stream_shows_disconnected(tmp_path: Path) -> None:
+    app = make_app(BrokenStream(make_rows(5), clock=clock), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status.closed)
+        await until(pilot, lambda: "daemon went away" in notes(app))
+        assert "disconnected" in screen_text(app)

@@ -173,6 +173,8 @@ class NlsApp(App[int]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
+        if event.worker.group == "source":
+            self.set_status(closed=True, loading=False)
         if isinstance(error, AccessDenied):
             self.notify(str(error), title="Not allowed", severity="warning")
             return

@@ -31,6 +31,7 @@ PERIODS: tuple[tuple[str, timedelta], ...] = (
     ("7 d", timedelta(days=7)),
     ("30 d", timedelta(days=30)),
 )
+SHOWN_ABOVE = frozenset({"customer", "installer", "quiet_until"})
 STATE_STYLE = {"ok": "$text-success", "fail": "$text-error bold", "unknown": "$text-muted"}
 
 
@@ -166,7 +167,11 @@ class DetailScreen(NlsScreen):
                 + (f"   quiet until {_when(row.quiet_until)}" if row.quiet_until else "")
             ),
         ]
-        lines += [Content(f"{key:<10} {value}") for key, value in detail.facts.items()]
+        lines += [
+            Content(f"{key:<10} {value}")
+            for key, value in detail.facts.items()
+            if value not in (None, "") and key not in SHOWN_ABOVE
+        ]
         if row.failing:
             lines.append(
                 Content.assemble(("failing    ", ""), (format_failing(row), "$text-error"))

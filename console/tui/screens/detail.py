@@ -90,7 +90,7 @@ class DetailScreen(NlsScreen):
     DetailScreen .section { text-style: bold; color: $text-accent; margin-top: 1; }
     DetailScreen #facts, DetailScreen #availability { height: auto; }
     DetailScreen .spark-row { height: 2; }
-    DetailScreen .spark-label { width: 30; }
+    DetailScreen .spark-label { width: 32; }
     DetailScreen Sparkline { width: 1fr; height: 2; }
     DetailScreen DataTable { height: auto; max-height: 14; }
     """
@@ -226,7 +226,7 @@ class DetailScreen(NlsScreen):
             if data.mean is None:
                 text = f"{name}: no data"
             else:
-                text = f"{name} {fmt(data.low)} to {fmt(data.high)}\n  mean {fmt(data.mean)}"
+                text = f"{name} {fmt(data.low)}..{fmt(data.high)}\n  mean {fmt(data.mean)}"
             self.query_one(f"#{key}-label", Static).update(text)
             self.query_one(f"#{key}", Sparkline).data = data.values
 

@@ -33,7 +33,6 @@ def test_only_the_tui_package_imports_textual() -> None:
     offenders = [
         str(p.relative_to(ROOT))
         for p in (ROOT / "console").rglob("*.py")
-        if tui not in p.parents
-        and imported_roots(p) & {"textual", "textual_fastdatatable", "rich"}
+        if tui not in p.parents and imported_roots(p) & {"textual", "textual_fastdatatable", "rich"}
     ]
     assert offenders == []

@@ -16,9 +16,7 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 def cycle(ts: datetime, states: dict[tuple[str, str], str]) -> list[Sample]:
     return [
-        Sample(
-            ts, server, "camera" if subject else "server_online", subject, state, 1.0, state
-        )
+        Sample(ts, server, "camera" if subject else "server_online", subject, state, 1.0, state)
         for (server, subject), state in states.items()
     ]
 
@@ -63,8 +61,7 @@ def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
 
 def test_a_large_cycle_is_one_batch(tmp_path: Path) -> None:
     samples = [
-        Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, "online")
-        for n in range(31_000)
+        Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, "online") for n in range(31_000)
     ]
     with Store(tmp_path / "nls.duckdb") as store:
         store.write_cycle(1, T0, T0, samples)

@@ -213,8 +213,9 @@ def config_group() -> None:
 def config_check(obj: Context) -> None:
     """Validate the configuration and print a summary; exit 2 with the problem if it is wrong."""
     config = obj.config()
-    for server in config.servers:
-        _guard(lambda server=server: _resolve_secrets(config, server))
+    from console.engine import resolve_targets
+
+    _guard(lambda: resolve_targets(config))
     per_installer = {i.id: 0 for i in config.installers}
     customers = {c.id: c.installer for c in config.customers}
     for server in config.servers:
@@ -236,12 +237,6 @@ def config_check(obj: Context) -> None:
         f"{config.monitor.failures_before_alert} failed checks, "
         f"quiet period {config.monitor.quiet_days} days"
     )
-
-
-def _resolve_secrets(config: Config, server: Any) -> None:
-    from console.engine import _target
-
-    _target(config, server)
 
 
 # -- check ------------------------------------------------------------------------------------

@@ -284,6 +284,33 @@ class Config(Strict):
         )
 
 
+class Overrides:
+    """Indexes over one config for per-server lookups: who owns a server, which zone it is in,
+    and which override of a setting applies (server, then customer, then installer, then
+    [monitor]). Built once, so a 10,000-server fleet costs dictionary lookups, not scans."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.customers = {c.id: c for c in config.customers}
+        self.installers = {i.id: i for i in config.installers}
+
+    def owners(self, server: Server) -> tuple[Customer, Installer]:
+        customer = self.customers[server.customer]
+        return customer, self.installers[customer.installer]
+
+    def timezone(self, server: Server) -> str:
+        customer, installer = self.owners(server)
+        return customer.timezone or installer.timezone
+
+    def setting(self, server: Server, name: str) -> Any:
+        """The most specific value of an overridable setting (see `Thresholds`)."""
+        for level in (server, *self.owners(server)):
+            value = getattr(level, name)
+            if value is not None:
+                return value
+        return getattr(self.config.monitor, name)
+
+
 class _RefError(ValueError):
     def __init__(self, loc: tuple[Any, ...], message: str) -> None:
         super().__init__(message)

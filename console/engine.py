@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import httpx
 
 from console.checks import Limits, ServerProbe, evaluate
-from console.config import Config, Server, SshSettings
+from console.config import Config, Overrides, Server, SshSettings
 from console.sample import Sample
 from console.store import Store, api_url
 from console.storeworker import StoreWorker
@@ -89,7 +89,7 @@ class Engine:
         self.config = config
         self.store = store
         self.clock = clock
-        self.targets = {s.id: _target(config, s) for s in config.servers}
+        self.targets = resolve_targets(config)
         self.listeners: list[BatchListener] = []
         self._known: dict[str, list[tuple[str, str]]] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -250,7 +250,14 @@ class Engine:
         return result
 
 
-def _target(config: Config, server: Server) -> ServerTarget:
+def resolve_targets(config: Config) -> dict[str, ServerTarget]:
+    """Every server with its secrets read and its overrides applied; raises ConfigError (naming
+    the server and key) when a secret cannot be read, so a bad config fails before any probe."""
+    overrides = Overrides(config)
+    return {s.id: _target(config, overrides, s) for s in config.servers}
+
+
+def _target(config: Config, overrides: Overrides, server: Server) -> ServerTarget:
     override = server.eocortex
     secret_source: Any = (
         override
@@ -267,7 +274,7 @@ def _target(config: Config, server: Server) -> ServerTarget:
         api_url=api_url(config, server),
         login=(override.user if override and override.user else config.eocortex.user),
         password=password,
-        limits=limits_for(config, server),
+        limits=limits_for(overrides, server),
         ssh=_ssh_target(config, server, ssh_settings) if ssh_settings else None,
         ssh_settings=ssh_settings,
         rdp_port=rdp.port if rdp.enabled else None,
@@ -304,19 +311,8 @@ def _ssh_target(config: Config, server: Server, ssh: SshSettings) -> SshTarget:
     )
 
 
-def limits_for(config: Config, server: Server) -> Limits:
-    """Most specific wins: server, then customer, then installer, then [monitor]."""
-    customer = config.customer(server.customer)
-    installer = config.installer(customer.installer)
-    chain = (server, customer, installer)
-
-    def pick(name: str) -> Any:
-        for level in chain:
-            value = getattr(level, name)
-            if value is not None:
-                return value
-        return getattr(config.monitor, name)
-
+def limits_for(overrides: Overrides, server: Server) -> Limits:
     return Limits(
-        cpu_threshold=pick("cpu_threshold"), disk_min_write_bps=pick("disk_min_write_bps")
+        cpu_threshold=overrides.setting(server, "cpu_threshold"),
+        disk_min_write_bps=overrides.setting(server, "disk_min_write_bps"),
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.config import ConfigError, load_config
+from console.config import ConfigError, Overrides, load_config
 from console.engine import limits_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,10 +138,13 @@ def test_csv_unknown_column(tmp_path: Path) -> None:
 
 def test_thresholds_most_specific_wins() -> None:
     config = load_config(ROOT / "config.example.toml")
+    overrides = Overrides(config)
     by_id = {s.id: s for s in config.servers}
-    assert limits_for(config, by_id["crest-lge-02"]).cpu_threshold == 95.0  # server
-    assert limits_for(config, by_id["crest-mst-01"]).cpu_threshold == 99.0  # installer
-    assert limits_for(config, by_id["crest-hsl-01"]).cpu_threshold == 98.0  # monitor
+    assert limits_for(overrides, by_id["crest-lge-02"]).cpu_threshold == 95.0  # server
+    assert limits_for(overrides, by_id["crest-mst-01"]).cpu_threshold == 99.0  # installer
+    assert limits_for(overrides, by_id["crest-hsl-01"]).cpu_threshold == 98.0  # monitor
+    assert overrides.setting(by_id["crest-gnk-01"], "failures_before_alert") == 2  # customer
+    assert overrides.timezone(by_id["crest-mst-01"]) == "Europe/Amsterdam"
 
 
 def test_scoped_config_holds_one_installer(tmp_path: Path) -> None:

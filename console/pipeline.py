@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.alerting import AlertState, CycleResult, Mark, ServerPolicy, evaluate, quiet_until
-from console.config import Config, Server
+from console.config import Config, Customer, Installer, Server
 from console.maintenance import MaintenanceWindow, active_window
 from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
 from console.sample import Key, Sample
@@ -32,10 +32,19 @@ class AlertPipeline:
         self.states: dict[Key, AlertState] = {}
         self.windows: list[MaintenanceWindow] = []
         self.marks: dict[Key, Mark] = {}
-        self._customer_of = {s.id: s.customer for s in config.servers}
-        self._installer_of = {s.id: config.customer(s.customer).installer for s in config.servers}
-        self._policies = {s.id: self._policy(s.id) for s in config.servers}
-        self._facts = {s.id: self._server_facts(s.id) for s in config.servers}
+        customers = {c.id: c for c in config.customers}
+        installers = {i.id: i for i in config.installers}
+        self._customer_of: dict[str, str] = {}
+        self._installer_of: dict[str, str] = {}
+        self._policies: dict[str, ServerPolicy] = {}
+        self._facts: dict[str, ServerFacts] = {}
+        for server in config.servers:
+            customer = customers[server.customer]
+            installer = installers[customer.installer]
+            self._customer_of[server.id] = customer.id
+            self._installer_of[server.id] = installer.id
+            self._policies[server.id] = _policy(config, server, customer, installer)
+            self._facts[server.id] = _server_facts(server, customer, installer)
         smtp = config.smtp
         self.settings = (
             NotifySettings(support=smtp.support, ops_address=smtp.ops_address)
@@ -72,36 +81,35 @@ class AlertPipeline:
         """Servers with a failure awaiting confirmation (for an optional faster retry)."""
         return {s.server for s in self.states.values() if s.status == "pending"}
 
-    def _policy(self, server_id: str) -> ServerPolicy:
-        server = next(s for s in self.config.servers if s.id == server_id)
-        customer = self.config.customer(server.customer)
-        zone = customer.timezone or self.config.installer(customer.installer).timezone
-        return ServerPolicy(
-            threshold=failures_before_alert(self.config, server),
-            recover_after=self.config.monitor.recover_after,
-            quiet_until=quiet_until(server.delivered, self.config.monitor.quiet_days, zone),
-        )
 
-    def _server_facts(self, server_id: str) -> ServerFacts:
-        server = next(s for s in self.config.servers if s.id == server_id)
-        customer = self.config.customer(server.customer)
-        installer = self.config.installer(customer.installer)
-        return ServerFacts(
-            server=server.id,
-            server_name=server.name or server.id,
-            customer=customer.id,
-            customer_name=customer.name,
-            installer=installer.id,
-            installer_name=installer.name,
-            emails=tuple(installer.emails),
-            language=installer.language,
-            timezone=customer.timezone or installer.timezone,
-        )
+def _policy(
+    config: Config, server: Server, customer: Customer, installer: Installer
+) -> ServerPolicy:
+    zone = customer.timezone or installer.timezone
+    return ServerPolicy(
+        threshold=failures_before_alert(config, server, customer, installer),
+        recover_after=config.monitor.recover_after,
+        quiet_until=quiet_until(server.delivered, config.monitor.quiet_days, zone),
+    )
 
 
-def failures_before_alert(config: Config, server: Server) -> int:
-    customer = config.customer(server.customer)
-    installer = config.installer(customer.installer)
+def _server_facts(server: Server, customer: Customer, installer: Installer) -> ServerFacts:
+    return ServerFacts(
+        server=server.id,
+        server_name=server.name or server.id,
+        customer=customer.id,
+        customer_name=customer.name,
+        installer=installer.id,
+        installer_name=installer.name,
+        emails=tuple(installer.emails),
+        language=installer.language,
+        timezone=customer.timezone or installer.timezone,
+    )
+
+
+def failures_before_alert(
+    config: Config, server: Server, customer: Customer, installer: Installer
+) -> int:
     for level in (server, customer, installer):
         if level.failures_before_alert is not None:
             return level.failures_before_alert

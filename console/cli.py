@@ -174,8 +174,9 @@ def _daemon(config: Config, socket_path: Path | None, log_level: str) -> int:
     from console.runtime import setup_logging
 
     setup_logging(log_level)
-    for server in config.servers:
-        _guard(lambda server=server: _resolve_secrets(config, server))
+    from console.engine import resolve_targets
+
+    _guard(lambda: resolve_targets(config))
     try:
         daemon = Daemon(config, socket_path=socket_path)
     except ValueError as exc:

@@ -326,6 +326,37 @@ def _failure(exc: BaseException) -> tuple[ErrorKind, str, str | None]:
     return "command", f"unexpected {type(exc).__name__}", None
 
 
+def _result(
+    start: float,
+    fp: str | None,
+    key: str | None,
+    connect_ms: float | None,
+    outcome: HostMetrics | Exception,
+) -> HostResult:
+    """The probe's result: `outcome` is the metrics read or the exception that stopped it.
+
+    Without a known host key (`fp` None) a failure reports the key the exception carries.
+    """
+    metrics = kind = error = finding = None
+    if isinstance(outcome, HostMetrics):
+        metrics = outcome
+    else:
+        kind, error, finding = _failure(outcome)
+        if fp is None:
+            fp, key = _presented(outcome)
+    return HostResult(
+        ok=metrics is not None,
+        error=error,
+        error_kind=kind,
+        metrics=metrics,
+        fingerprint=fp,
+        host_key=key,
+        finding=finding,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        connect_ms=connect_ms,
+    )
+
+
 async def probe_host(
     target: SshTarget,
     platform: Platform,
@@ -345,30 +376,11 @@ async def probe_host(
         connect_ms = (time.perf_counter() - start) * 1000
         metrics = await run_metrics(conn, platform, window_s, samples, disk, target.command_timeout)
     except Exception as exc:
-        kind, error, finding = _failure(exc)
-        if fp is None:
-            fp, key = _presented(exc)
-        return HostResult(
-            ok=False,
-            error=error,
-            error_kind=kind,
-            fingerprint=fp,
-            host_key=key,
-            finding=finding,
-            latency_ms=(time.perf_counter() - start) * 1000,
-            connect_ms=connect_ms,
-        )
+        return _result(start, fp, key, connect_ms, exc)
     finally:
         if conn is not None:
             conn.close()
-    return HostResult(
-        ok=True,
-        metrics=metrics,
-        fingerprint=fp,
-        host_key=key,
-        latency_ms=(time.perf_counter() - start) * 1000,
-        connect_ms=connect_ms,
-    )
+    return _result(start, fp, key, connect_ms, metrics)
 
 
 @dataclass(slots=True)
@@ -447,31 +459,15 @@ class SshPool:
                         pooled.conn, platform, window_s, samples, disk, target.command_timeout
                     )
                 except Exception as exc:
-                    kind, error, finding = _failure(exc)
+                    fp, key = (pooled.fingerprint, pooled.host_key) if pooled else (None, None)
+                    result = _result(start, fp, key, connect_ms, exc)
                     dead = isinstance(exc, asyncssh.ChannelOpenError)
-                    if dead or kind in ("refused", "timeout") or pooled is None:
+                    if dead or result.error_kind in ("refused", "timeout") or pooled is None:
                         self._drop(target)
                         if attempt == 1 and pooled is not None and connect_ms is None:
                             continue
-                    fp, key = (pooled.fingerprint, pooled.host_key) if pooled else _presented(exc)
-                    return HostResult(
-                        ok=False,
-                        error=error,
-                        error_kind=kind,
-                        fingerprint=fp,
-                        host_key=key,
-                        finding=finding,
-                        latency_ms=(time.perf_counter() - start) * 1000,
-                        connect_ms=connect_ms,
-                    )
-                return HostResult(
-                    ok=True,
-                    metrics=metrics,
-                    fingerprint=pooled.fingerprint,
-                    host_key=pooled.host_key,
-                    latency_ms=(time.perf_counter() - start) * 1000,
-                    connect_ms=connect_ms,
-                )
+                    return result
+                return _result(start, pooled.fingerprint, pooled.host_key, connect_ms, metrics)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:

@@ -546,6 +546,22 @@ def rights_findings(config: Configex) -> list[str]:
     return found
 
 
+def _settle(
+    result: EocortexResult,
+    body: bytes | BaseException,
+    parser: Callable[[bytes], T],
+    label: str,
+) -> T | None:
+    """One answer of a gathered pair: parsed, or None with its failure recorded on `result`."""
+    try:
+        if isinstance(body, BaseException):
+            raise body
+        return _read_as(parser, body, label)
+    except _Failure as failure:
+        _fail(result, failure)
+        return None
+
+
 async def _run(session: _Session, result: EocortexResult) -> None:
     started = time.perf_counter()
     body = await session.get("/command", "gettime")
@@ -557,22 +573,11 @@ async def _run(session: _Session, result: EocortexResult) -> None:
         session.get("/command", "getchannelsstates"),
         return_exceptions=True,
     )
-    config: Configex | None = None
-    states: list[ChannelState] | None = None
-    try:
-        if isinstance(config_body, BaseException):
-            raise config_body
-        config = _read_as(parse_configex, config_body, "/configex")
+    config = _settle(result, config_body, parse_configex, "/configex")
+    if config is not None:
         result.version, result.server_name = config.version, config.server_name
         result.rights_findings = rights_findings(config)
-    except _Failure as failure:
-        _fail(result, failure)
-    try:
-        if isinstance(states_body, BaseException):
-            raise states_body
-        states = _read_as(parse_channel_states, states_body, "/command?type=getchannelsstates")
-    except _Failure as failure:
-        _fail(result, failure)
+    states = _settle(result, states_body, parse_channel_states, "/command?type=getchannelsstates")
     if config is not None and states is not None:
         result.cameras = _join(config, states)
         result.ok = True

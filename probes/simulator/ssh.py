@@ -115,9 +115,10 @@ def windows_output(spec: CommandSpec, cpu: list[float], write_bps: float) -> str
     return "\r\n".join(lines) + "\r\n"
 
 
-def answer(server: SimServer, command: str, rng: random.Random) -> tuple[str, str, int]:
-    """(stdout, stderr, exit status) that `server` gives for `command`."""
-    spec = describe_command(command)
+def answer(
+    server: SimServer, command: str, spec: CommandSpec | None, rng: random.Random
+) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) that `server` gives for `command` (`spec` describes it)."""
     first = command.split(" ", 1)[0] if command else ""
     if spec is None:
         if server.platform == "windows":
@@ -207,10 +208,10 @@ def ssh_listener_factory(
     def handler(server: SimServer) -> Callable[[asyncssh.SSHServerProcess], Any]:
         async def handle(process: asyncssh.SSHServerProcess) -> None:
             command = process.command or ""
-            spec = describe_command(command) if realtime else None
-            if spec is not None:
+            spec = describe_command(command)
+            if realtime and spec is not None:
                 await asyncio.sleep(spec.window_s)
-            out, err, status = answer(server, command, _rng(server, calls))
+            out, err, status = answer(server, command, spec, _rng(server, calls))
             if out:
                 process.stdout.write(out)
             if err:

@@ -254,17 +254,28 @@ def resolve_targets(config: Config) -> dict[str, ServerTarget]:
     """Every server with its secrets read and its overrides applied; raises ConfigError (naming
     the server and key) when a secret cannot be read, so a bad config fails before any probe."""
     overrides = Overrides(config)
-    return {s.id: _target(config, overrides, s) for s in config.servers}
+    read: dict[tuple[str | None, Any], str] = {}
+
+    def secret(source: Any, what: str) -> str:
+        """Each secret once, however many servers share it (a fleet usually shares one)."""
+        key = (source.password_env, source.password_file)
+        if key not in read:
+            read[key] = source.secret(f"{config.source}: {what}")
+        return read[key]
+
+    return {s.id: _target(config, overrides, s, secret) for s in config.servers}
 
 
-def _target(config: Config, overrides: Overrides, server: Server) -> ServerTarget:
+def _target(
+    config: Config, overrides: Overrides, server: Server, secret: Callable[[Any, str], str]
+) -> ServerTarget:
     override = server.eocortex
     secret_source: Any = (
         override
         if override and (override.password_env or override.password_file)
         else config.eocortex
     )
-    password = secret_source.secret(f"{config.source}: eocortex password for server {server.id}")
+    password = secret(secret_source, f"eocortex password for server {server.id}")
     ssh_settings = ssh_settings_for(config, server)
     rdp = config.rdp.model_copy(
         update=server.rdp.model_dump(exclude_none=True) if server.rdp else {}
@@ -275,7 +286,7 @@ def _target(config: Config, overrides: Overrides, server: Server) -> ServerTarge
         login=(override.user if override and override.user else config.eocortex.user),
         password=password,
         limits=limits_for(overrides, server),
-        ssh=_ssh_target(config, server, ssh_settings) if ssh_settings else None,
+        ssh=_ssh_target(config, server, ssh_settings, secret) if ssh_settings else None,
         ssh_settings=ssh_settings,
         rdp_port=rdp.port if rdp.enabled else None,
     )
@@ -293,8 +304,10 @@ def ssh_settings_for(config: Config, server: Server) -> SshSettings | None:
     return merged
 
 
-def _ssh_target(config: Config, server: Server, ssh: SshSettings) -> SshTarget:
-    password = ssh.secret(f"{config.source}: ssh password for server {server.id}") or None
+def _ssh_target(
+    config: Config, server: Server, ssh: SshSettings, secret: Callable[[Any, str], str]
+) -> SshTarget:
+    password = secret(ssh, f"ssh password for server {server.id}") or None
     timeout = config.monitor.request_timeout
     return SshTarget(
         host=server.address,

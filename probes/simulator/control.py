@@ -63,8 +63,7 @@ class ControlApp:
         if not isinstance(on, bool):
             return _reply(400, {"ok": False, "error": '"on" must be true or false'})
         self.fleet.set_fault(server, fault, on, camera=body.get("camera"))
-        row = next(r for r in self.fleet.state() if r["id"] == server)
-        return _reply(200, {"ok": True, "server": row})
+        return _reply(200, {"ok": True, "server": self.fleet.state(server)[0]})
 
 
 class ControlServer:

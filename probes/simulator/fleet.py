@@ -115,6 +115,18 @@ class SimServer:
     def api_url(self) -> str:
         return f"http://{self.address}:{self.http_port}"
 
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "address": self.address,
+            "api_url": self.api_url,
+            "platform": self.platform,
+            "cameras": len(self.cameras),
+            "ssh_port": self.ssh_port,
+            "rdp_port": self.rdp_port,
+        }
+
     def log_request(self, entry: str) -> None:
         self.requests.append(entry)
         if len(self.requests) > REQUEST_LOG_CAP:
@@ -292,27 +304,15 @@ class Fleet:
                     self._spawn(self._open_extra(server, [factory]))
 
     def describe(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": s.id,
-                "name": s.name,
-                "address": s.address,
-                "api_url": s.api_url,
-                "platform": s.platform,
-                "cameras": len(s.cameras),
-                "ssh_port": s.ssh_port,
-                "rdp_port": s.rdp_port,
-            }
-            for s in self.servers.values()
-        ]
+        return [s.describe() for s in self.servers.values()]
 
-    def state(self) -> list[dict[str, Any]]:
-        """describe() plus the active faults, for the control interface."""
-        out = self.describe()
-        for row, server in zip(out, self.servers.values(), strict=True):
-            row["faults"] = sorted(server.faults)
-            row["camera_faults"] = server.camera_faults()
-        return out
+    def state(self, server_id: str | None = None) -> list[dict[str, Any]]:
+        """describe() plus the active faults, for the control interface (one server's if named)."""
+        servers = self.servers.values() if server_id is None else [self.server(server_id)]
+        return [
+            {**s.describe(), "faults": sorted(s.faults), "camera_faults": s.camera_faults()}
+            for s in servers
+        ]
 
     async def start(self) -> None:
         if self._started:

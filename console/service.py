@@ -88,7 +88,7 @@ class FleetService:
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
         if self.config.smtp is not None:
-            self._start_outbox()
+            await self._start_outbox()
         if self.schedule:
             self._start_scheduler()
 
@@ -219,8 +219,6 @@ class FleetService:
         ids = servers if servers is not None else [s.id for s in self.config.servers]
         changed = []
         for server in ids:
-            if server not in self.alerts._policies:
-                continue
             row = self._builder.build(server, figures.get(server), availability.get(server), now)
             if self.rows.get(server) != row:
                 self.rows[server] = row
@@ -229,18 +227,18 @@ class FleetService:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def _start_outbox(self) -> None:
+    async def _start_outbox(self) -> None:
         from console.mailer import Mailer
         from console.outbox import DuckOutboxStore, OutboxWorker
 
         assert self.config.smtp is not None
+        outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
-        async def offload(fn: Any) -> Any:
+        async def on_store_thread(fn: Any) -> Any:
             return await self.store.call(lambda _store: fn())
 
-        outbox_store = _LazyOutboxStore(self.store, DuckOutboxStore)
         self._outbox = OutboxWorker(
-            outbox_store, Mailer(self.config.smtp), now=self.clock, offload=offload
+            outbox, Mailer(self.config.smtp), now=self.clock, offload=on_store_thread
         )
         self._outbox_task = asyncio.create_task(self._outbox.run(self._stop))
 
@@ -291,25 +289,6 @@ def _figures(
         for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
     }
     return figures, availability
-
-
-class _LazyOutboxStore:
-    """The outbox store bound to the store thread's connection (created there, used there)."""
-
-    def __init__(self, worker: StoreWorker, factory: Any) -> None:
-        self._worker = worker
-        self._factory = factory
-        self._store: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            store = self._worker._store
-            assert store is not None
-            if self._store is None:
-                self._store = self._factory(store.con)
-            return getattr(self._store, name)(*args, **kwargs)
-
-        return call
 
 
 class FleetView:

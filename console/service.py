@@ -354,7 +354,8 @@ class FleetView:
         self._check(server_id)
         svc = self.service
         now = svc.clock()
-        server = next(s for s in svc.config.servers if s.id == server_id)
+        target = svc.engine.targets[server_id]
+        server = target.config
         cameras, latest, availability = await svc.store.read(
             _detail, server_id, now - timedelta(days=30), now
         )
@@ -363,7 +364,7 @@ class FleetView:
             "address": server.address,
             "platform": server.platform,
             "delivered": server.delivered.isoformat() if server.delivered else None,
-            "eocortex_api": svc.engine.targets[server_id].api_url,
+            "eocortex_api": target.api_url,
             "customer": f"{row.customer_name} ({row.customer_id})",
             "installer": f"{row.installer_name} ({row.installer_id})",
             "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,

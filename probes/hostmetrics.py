@@ -241,14 +241,14 @@ def _busy(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 def _body(text: str, platform: str) -> list[str]:
     if not isinstance(text, str):
         raise MetricsParseError("output is not text")
-    lines = [ln.strip() for ln in text.replace("\r", "").split("\n")]
-    lines = [ln for ln in lines if ln]
+    lines = [ln for ln in (raw.strip() for raw in text.replace("\r", "").split("\n")) if ln]
     start = next((i for i, ln in enumerate(lines) if ln.startswith(f"{MARK} {platform} v1")), None)
     if start is None:
         raise MetricsParseError(f"no {platform} metrics header in output")
-    if f"{MARK} end" not in lines[start:]:
-        raise MetricsParseError("output truncated: no end marker")
-    end = lines.index(f"{MARK} end", start)
+    try:
+        end = lines.index(f"{MARK} end", start)
+    except ValueError:
+        raise MetricsParseError("output truncated: no end marker") from None
     return lines[start + 1 : end]
 
 

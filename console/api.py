@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any
 
 from console import __version__
 from console.fleetview import FleetSource
-from console.runtime import AlreadyRunning, event
+from console.runtime import AlreadyRunning, answers, event
 from console.wire import (
     METHODS,
     SUBSCRIBE,
@@ -98,15 +97,9 @@ class ApiServer:
         """A socket file left by a killed daemon is removed; a live one means a second daemon."""
         if not self.path.exists():
             return
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(1.0)
-        try:
-            probe.connect(str(self.path))
-        except OSError:
+        if not answers(self.path, timeout=1.0):
             self.path.unlink()
             return
-        finally:
-            probe.close()
         raise AlreadyRunning(f"a daemon already answers on {self.path}; one daemon per database")
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import socket
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -29,7 +28,7 @@ from console.fleetview import (
     SourceInfo,
 )
 from console.maintenance import MaintenanceWindow
-from console.runtime import candidate_sockets
+from console.runtime import answers, candidate_sockets
 from console.wire import (
     METHODS,
     ROWS,
@@ -52,19 +51,7 @@ _END = object()
 
 def find_daemon(database: Path, configured: Path | None = None) -> Path | None:
     """The socket of a daemon that answers for `database`, or None (no daemon, or a stale file)."""
-    for path in candidate_sockets(database, configured):
-        if not path.exists():
-            continue
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        probe.settimeout(2.0)
-        try:
-            probe.connect(str(path))
-        except OSError:
-            continue
-        finally:
-            probe.close()
-        return path
-    return None
+    return next((p for p in candidate_sockets(database, configured) if answers(p)), None)
 
 
 class _Updates:

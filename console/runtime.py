@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -92,6 +93,20 @@ def candidate_sockets(database: Path, configured: Path | None = None) -> list[Pa
     beside = default_socket(database)
     found.append(beside if fits(beside) else short_socket(database))
     return list(dict.fromkeys(found))
+
+
+def answers(path: Path, timeout: float = 2.0) -> bool:
+    """Whether something accepts connections on the unix socket `path` (a live daemon), as
+    opposed to no file or a stale one left by a killed daemon."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _env_socket() -> Path | None:

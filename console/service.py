@@ -91,6 +91,10 @@ class FleetService:
             await self._start_outbox()
         if self.schedule:
             self._start_scheduler()
+            never = [server for server, row in self.rows.items() if row.last_check is None]
+            if never:
+                self._running[-1] = asyncio.create_task(self._run_slot(never))
+                self._running[-1].add_done_callback(lambda _t: self._running.pop(-1, None))
 
     async def stop(self) -> None:
         """Stop scheduling, let in-flight batches finish, then close everything."""
@@ -180,6 +184,8 @@ class FleetService:
         task.add_done_callback(lambda _t: self._running.pop(slot, None))
 
     async def _run_slot(self, servers: Sequence[str]) -> None:
+        """One slot's batch (or, at start, every server never probed, so a new server or a new
+        database shows real states at once rather than after up to one interval)."""
         try:
             await self.run_cycle(servers)
         except Exception:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from console.config import load_config
+from console.engine import utcnow
 from console.fleetview import AccessDenied
 from console.maintenance import MaintenanceWindow
 from console.service import FleetService, phase
@@ -286,5 +287,18 @@ async def test_retry_interval_rechecks_an_unconfirmed_failure_sooner(
         job = service._scheduler.get_job("retry-crest-0002")
         assert job is not None and job.trigger.run_date == clock.now + timedelta(minutes=2)
         assert service._scheduler.get_job("retry-crest-0001") is None
+    finally:
+        await service.stop()
+
+
+async def test_a_new_database_probes_every_server_at_start(make_service: Any) -> None:
+    service = await make_service(clock=utcnow, schedule=True)
+    try:
+        assert {r.last_check for r in (await service.view().snapshot()).rows} == {None}
+        async with asyncio.timeout(30):
+            while len({s.server for s in (await service.wait_batch()).samples}) < 6:
+                pass
+        rows = (await service.view().snapshot()).rows
+        assert all(r.last_check is not None for r in rows)
     finally:
         await service.stop()

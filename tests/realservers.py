@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +71,35 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
+def start_on_free_port(
+    command: Callable[[int], list[str]],
+    log: Path,
+    port_taken: Callable[[str], bool],
+    cwd: Path | None = None,
+) -> tuple[subprocess.Popen, int]:
+    """Start `command(port)` (which writes the server's config for that port) on a free port.
+
+    A port found free can be taken before the server binds it: when the server's log says so
+    (`port_taken`), try another port, three times in all.
+    """
+    for _ in range(3):
+        port = free_port()
+        argv = command(port)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
+            )
+        try:
+            wait_for_port(proc, port, log)
+        except RuntimeError:
+            stop(proc)
+            if not port_taken(log.read_text()):
+                raise
+        else:
+            return proc, port
+    raise RuntimeError(f"could not find a free port for {Path(argv[0]).name}")
+
+
 def write_key(path: Path, alg: str = "ssh-ed25519") -> asyncssh.SSHKey:
     key = asyncssh.generate_private_key(alg)
     key.write_private_key(str(path))
@@ -107,8 +136,8 @@ def running_sshd(sshd: str, d: Path) -> Iterator[RealSshd]:
     shutil.copy(d / "client_ed25519.pub", d / "authorized_keys")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     user = os.environ.get("USER") or getpass.getuser()
-    for _ in range(3):
-        port = free_port()
+
+    def command(port: int) -> list[str]:
         (d / "sshd_config").write_text(
             f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d / 'host_ed25519'}\n"
             f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
@@ -116,23 +145,11 @@ def running_sshd(sshd: str, d: Path) -> Iterator[RealSshd]:
             "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUseDNS no\n"
             "MaxStartups 200:30:400\nMaxSessions 50\nLogLevel ERROR\n"
         )
-        log = d / "sshd.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sshd, "-D", "-e", "-f", str(d / "sshd_config")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(proc, port, log)
-            break
-        except RuntimeError:
-            stop(proc)
-            if "Address already in use" not in log.read_text():
-                raise
-    else:
-        raise RuntimeError("could not find a free port for sshd")
+        return [sshd, "-D", "-e", "-f", str(d / "sshd_config")]
+
+    proc, port = start_on_free_port(
+        command, d / "sshd.log", lambda log: "Address already in use" in log
+    )
     pub = host_key.export_public_key("openssh").decode().strip()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {pub}\n")
     try:
@@ -179,27 +196,14 @@ def xrdp_ini(port: int, folder: Path) -> str:
 @contextmanager
 def running_xrdp(xrdp: str, d: Path) -> Iterator[RealXrdp]:
     """Run `xrdp --nodaemon` with its own ini copy (`-c`) in folder `d` until the block exits."""
-    for _ in range(3):
-        port = free_port()
+
+    def command(port: int) -> list[str]:
         (d / "xrdp.ini").write_text(xrdp_ini(port, d))
-        log = d / "xrdp.out"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [xrdp, "--nodaemon", "-c", str(d / "xrdp.ini")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=d,
-            )
-        try:
-            wait_for_port(proc, port, log)
-            break
-        except RuntimeError:
-            stop(proc)
-            if "in use" not in log.read_text().lower():
-                raise
-    else:
-        raise RuntimeError("could not find a free port for xrdp")
+        return [xrdp, "--nodaemon", "-c", str(d / "xrdp.ini")]
+
+    proc, port = start_on_free_port(
+        command, d / "xrdp.out", lambda log: "in use" in log.lower(), cwd=d
+    )
     try:
         yield RealXrdp(host="127.0.0.1", port=port, folder=d)
     finally:

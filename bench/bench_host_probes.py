@@ -105,20 +105,16 @@ async def bench_real(n: int) -> None:
 def serve_fleet(n: int, base: str) -> None:
     """Child process: run an n-server simulated fleet until stdin closes."""
     from probes.simulator.fleet import build_fleet
-    from probes.simulator.rdp import rdp_listener_factory
-    from probes.simulator.ssh import ssh_listener_factory
+    from probes.simulator.hosts import add_host_protocols
 
     async def main() -> None:
         fleet = build_fleet(n, cameras=4, base=base)
-        ssh = ssh_listener_factory(username=fleet.login, password=fleet.password)
-        fleet.add_listener_factory(ssh)
-        fleet.add_listener_factory(rdp_listener_factory())
+        key = add_host_protocols(fleet)
         t0 = time.perf_counter()
         async with fleet:
             hosts = [
                 [s.address, s.ssh_port, s.rdp_port, s.platform] for s in fleet.servers.values()
             ]
-            key = ssh.host_key.export_public_key("openssh").decode().strip()
             ready = {
                 "hosts": hosts,
                 "login": fleet.login,

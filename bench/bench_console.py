@@ -35,7 +35,7 @@ from bench_grid import NOW, churn, make_fleet
 
 from console.tui.app import NlsApp
 from console.tui.grid import FleetGrid
-from console.tui.memsource import MemorySource
+from tests.memsource import MemorySource
 
 SLOTS_PER_CYCLE = 90
 PAINTS: list[tuple[float, int, int]] = []

@@ -1,5 +1,6 @@
 """An in-memory FleetSource: deterministic data for snapshots, the 10,000-server tests and the
-console benchmark, where a real engine would add probe timing noise to what is measured.
+console benchmark, where a real engine would add probe timing noise to what is measured. Test
+support, so it lives here and not in the shipped `console` package.
 
 It honours the protocol's scope rules (other installers do not exist, SQL is refused) so the
 console cannot tell it from an engine. SQL runs in DuckDB over an Arrow table of the rows.

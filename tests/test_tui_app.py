@@ -21,7 +21,6 @@ from console.fleetview import Failing, MailRow, ServerRow
 from console.maintenance import MaintenanceWindow
 from console.tui.app import NlsApp
 from console.tui.grid import FleetGrid
-from console.tui.memsource import MemorySource
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.maintenance import (
@@ -32,6 +31,7 @@ from console.tui.screens.maintenance import (
 from console.tui.screens.outbox import OutboxScreen
 from console.tui.screens.picker import PickerScreen
 from console.tui.screens.sql import ExportScreen, SqlScreen
+from tests.memsource import MemorySource
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 INSTALLERS = (

@@ -80,21 +80,22 @@ class Context:
 
         return find_daemon(config.database_path, self.socket)
 
-    def through_daemon(
-        self, config: Config, work: Callable[[Any], Awaitable[T]], *, installer: str | None = None
-    ) -> tuple[bool, T | None]:
-        """(True, result of `work(remote)`) when a daemon runs, else (False, None)."""
+    def run(
+        self, config: Config, remote: Callable[[Any], Awaitable[T]], local: Callable[[], T]
+    ) -> T:
+        """`remote(source)` through the daemon running for this database, else `local()` on the
+        database itself; either way, known failures become one line and an exit code."""
         path = self.daemon(config)
         if path is None:
-            return False, None
+            return _guard(local)
 
-        async def run() -> T:
+        async def attached() -> T:
             from console.remote import RemoteSource
 
-            async with RemoteSource(path, installer=installer) as remote:
-                return await work(remote)
+            async with RemoteSource(path) as source:
+                return await remote(source)
 
-        return True, _guard(lambda: asyncio.run(run()))
+        return _guard(lambda: asyncio.run(attached()))
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -264,10 +265,11 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     if missing:
         _fail(f"unknown server {', '.join(missing)}; see `nls config check`", 2)
     ids = list(servers) or None
-    attached, samples = obj.through_daemon(config, lambda remote: _check_remote(remote, ids))
-    if not attached:
-        samples = _guard(lambda: asyncio.run(_check(config, ids)))
-    assert samples is not None
+    samples = obj.run(
+        config,
+        lambda remote: _check_remote(remote, ids),
+        lambda: asyncio.run(_check(config, ids)),
+    )
     if as_json:
         out = sys.stdout
         for s in samples:
@@ -379,9 +381,7 @@ def sql_command(obj: Context, query: str, fmt: str) -> None:
         with Store(config.database_path, read_only=True) as store:
             return store.query(query)
 
-    attached, table = obj.through_daemon(config, lambda remote: remote.sql(query))
-    if not attached:
-        table = _guard(run)
+    table = obj.run(config, lambda remote: remote.sql(query), run)
     rows = table.to_pylist()
     columns = table.column_names
     if fmt == "json":
@@ -494,10 +494,11 @@ def maintenance_add(obj: Context, **options: Any) -> None:
     """Add a one-off (--start/--end) or recurring (--cron/--duration) window."""
     config = obj.config()
     window = _guard(lambda: _window(config, **options))
-    attached, stored = obj.through_daemon(config, lambda remote: remote.maintenance_add(window))
-    if not attached:
-        stored = _guard(lambda: _local_maintenance(config, lambda m: m.add(window)))
-    assert stored is not None
+    stored = obj.run(
+        config,
+        lambda remote: remote.maintenance_add(window),
+        lambda: _local_maintenance(config, lambda m: m.add(window)),
+    )
     click.echo(f"added maintenance window {stored.id}: {_window_when(stored)}")
 
 
@@ -584,10 +585,11 @@ def _local_maintenance(config: Config, fn: Callable[[Any], T], *, read_only: boo
 def maintenance_list(obj: Context, as_json: bool) -> None:
     """Active windows (one-off ones that ended stay listed until removed)."""
     config = obj.config()
-    attached, windows = obj.through_daemon(config, lambda remote: remote.maintenance_list())
-    if not attached:
-        windows = _guard(lambda: _local_maintenance(config, lambda m: m.windows(), read_only=True))
-    assert windows is not None
+    windows = obj.run(
+        config,
+        lambda remote: remote.maintenance_list(),
+        lambda: _local_maintenance(config, lambda m: m.windows(), read_only=True),
+    )
     if as_json:
         import dataclasses
 
@@ -639,10 +641,11 @@ def maintenance_remove(obj: Context, window_id: int) -> None:
             return False
         return True
 
-    attached, removed = obj.through_daemon(config, remote_remove)
-    if not attached:
-        now = datetime.now(UTC)
-        removed = _guard(lambda: _local_maintenance(config, lambda m: m.remove(window_id, now)))
+    removed = obj.run(
+        config,
+        remote_remove,
+        lambda: _local_maintenance(config, lambda m: m.remove(window_id, datetime.now(UTC))),
+    )
     if not removed:
         _fail(f"no active maintenance window {window_id}; see `nls maintenance list`", 2)
     click.echo(f"removed maintenance window {window_id}")
@@ -663,10 +666,9 @@ def mail_group() -> None:
 def mail_list(obj: Context, limit: int, status: str | None) -> None:
     """Newest mails first: when, status, kind, server, recipients, subject, attempts, error."""
     config = obj.config()
-    attached, rows = obj.through_daemon(config, lambda remote: remote.outbox(limit))
-    if not attached:
-        rows = _guard(lambda: _local_outbox(config, limit))
-    assert rows is not None
+    rows = obj.run(
+        config, lambda remote: remote.outbox(limit), lambda: _local_outbox(config, limit)
+    )
     rows = [r for r in rows if status is None or r.status == status]
     _print_table(
         ["created", "status", "kind", "server", "to", "subject", "tries", "error"],

@@ -28,17 +28,16 @@ from console.fleetview import AccessDenied as AccessDeniedError
 from console.sample import Sample
 from console.store import Store, StoreError
 
-EXIT_PROBLEMS = 1
+# Exit status of every command: 0 ok; the others below (ConfigError and StoreError carry theirs).
+EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
+EXIT_USAGE = 2  # bad input: options, configuration, unknown ids
+EXIT_LOCKED = 3  # the database is held by another process
 T = TypeVar("T")
 
 
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"nls: {message}", err=True)
     sys.exit(code)
-
-
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
@@ -59,9 +58,9 @@ def _guard(fn: Callable[[], Any]) -> Any:
     except MaintenanceError as exc:
         _fail(str(exc), EXIT_USAGE)
     except DaemonUnavailable as exc:
-        _fail(f"{exc}; is `nls --daemon` still running?", 1)
+        _fail(f"{exc}; is `nls --daemon` still running?", EXIT_FAILED)
     except RemoteError as exc:
-        _fail(f"the daemon failed: {exc} (see its log)", 1)
+        _fail(f"the daemon failed: {exc} (see its log)", EXIT_FAILED)
     except AccessDeniedError as exc:
         _fail(str(exc), EXIT_USAGE)
 
@@ -165,7 +164,9 @@ def main(
     config = ctx.obj.config()
     if as_daemon:
         if installer:
-            _fail("--installer scopes a console; the daemon always serves every installer", 2)
+            _fail(
+                "--installer scopes a console; the daemon always serves every installer", EXIT_USAGE
+            )
         sys.exit(_daemon(config, socket_path, log_level))
     sys.exit(_console(ctx.obj, config, installer))
 
@@ -192,7 +193,7 @@ def _console(obj: Context, config: Config, installer: str | None) -> int:
     try:
         from console.tui.launch import run_console
     except ImportError as exc:
-        _fail(f"the console is not available in this installation ({exc})", 1)
+        _fail(f"the console is not available in this installation ({exc})", EXIT_FAILED)
     path = obj.daemon(config)
     if path is None:
         return _guard(lambda: run_console(config, installer=installer))
@@ -263,7 +264,7 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     known = {s.id for s in config.servers}
     missing = [s for s in servers if s not in known]
     if missing:
-        _fail(f"unknown server {', '.join(missing)}; see `nls config check`", 2)
+        _fail(f"unknown server {', '.join(missing)}; see `nls config check`", EXIT_USAGE)
     ids = list(servers) or None
     samples = obj.run(
         config,
@@ -282,7 +283,7 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     else:
         _print_table(*server_summary(config, samples))
     if any(s.state == "fail" for s in samples):
-        sys.exit(EXIT_PROBLEMS)
+        sys.exit(EXIT_FAILED)
 
 
 async def _check(config: Config, server_ids: list[str] | None) -> list[Sample]:
@@ -647,7 +648,7 @@ def maintenance_remove(obj: Context, window_id: int) -> None:
         lambda: _local_maintenance(config, lambda m: m.remove(window_id, datetime.now(UTC))),
     )
     if not removed:
-        _fail(f"no active maintenance window {window_id}; see `nls maintenance list`", 2)
+        _fail(f"no active maintenance window {window_id}; see `nls maintenance list`", EXIT_USAGE)
     click.echo(f"removed maintenance window {window_id}")
 
 
@@ -772,7 +773,7 @@ def _guard_sim(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except (ValueError, KeyError, OSError) as exc:
-        _fail(str(exc).strip("'\""), 2)
+        _fail(str(exc).strip("'\""), EXIT_USAGE)
 
 
 @dataclass(frozen=True)
@@ -805,13 +806,13 @@ async def _simulate(opts: SimOptions) -> None:
     try:
         await fleet.start()
     except OSError as exc:
-        _fail(f"cannot start the simulated fleet: {exc}", 1)
+        _fail(f"cannot start the simulated fleet: {exc}", EXIT_FAILED)
     control = ControlServer(fleet, port=opts.control_port)
     try:
         await control.start()
     except OSError as exc:
         await fleet.stop()
-        _fail(f"cannot open the control API on 127.0.0.1:{opts.control_port}: {exc}", 1)
+        _fail(f"cannot open the control API on 127.0.0.1:{opts.control_port}: {exc}", EXIT_FAILED)
     if opts.write_config:
         write_sim_config(
             opts.write_config,
@@ -880,9 +881,9 @@ def _control(port: int, payload: dict[str, Any]) -> None:
     try:
         answer = asyncio.run(send_control(port, payload))
     except (OSError, httpx.TransportError) as exc:
-        _fail(f"no simulator control API on 127.0.0.1:{port} ({exc})", 1)
+        _fail(f"no simulator control API on 127.0.0.1:{port} ({exc})", EXIT_FAILED)
     if answer.get("error"):
-        _fail(str(answer["error"]), 2)
+        _fail(str(answer["error"]), EXIT_USAGE)
     click.echo(json.dumps(answer))
 
 
@@ -907,7 +908,7 @@ def demo(count: int, installers: int, customers: int, interval: str, once: bool)
         try:
             from console.tui.launch import run_demo
         except ImportError as exc:
-            _fail(f"the console is not available in this installation ({exc})", 1)
+            _fail(f"the console is not available in this installation ({exc})", EXIT_FAILED)
         sys.exit(
             run_demo(servers=count, installers=installers, customers=customers, interval=interval)
         )

@@ -176,9 +176,7 @@ def _daemon(config: Config, socket_path: Path | None, log_level: str) -> int:
     from console.runtime import setup_logging
 
     setup_logging(log_level)
-    from console.engine import resolve_targets
-
-    _guard(lambda: resolve_targets(config))
+    _resolve_secrets(config)
     try:
         daemon = Daemon(config, socket_path=socket_path)
     except ValueError as exc:
@@ -190,17 +188,30 @@ def _console(obj: Context, config: Config, installer: str | None) -> int:
     if installer is not None and installer not in {i.id for i in config.installers}:
         known = ", ".join(i.id for i in config.installers) or "(none)"
         _fail(f"no installer {installer!r} in {config.source}; known: {known}", EXIT_USAGE)
-    try:
-        from console.tui.launch import run_console
-    except ImportError as exc:
-        _fail(f"the console is not available in this installation ({exc})", EXIT_FAILED)
+    launch = _launch()
     path = obj.daemon(config)
     if path is None:
-        return _guard(lambda: run_console(config, installer=installer))
+        return _guard(lambda: launch.run_console(config, installer=installer))
     from console.remote import RemoteSource
 
     source = RemoteSource(path, installer=installer)
-    return _guard(lambda: run_console(config, installer=installer, source=source))
+    return _guard(lambda: launch.run_console(config, installer=installer, source=source))
+
+
+def _launch() -> Any:
+    """console.tui.launch, or exit 1 when this installation has no console (no Textual)."""
+    try:
+        from console.tui import launch
+    except ImportError as exc:
+        _fail(f"the console is not available in this installation ({exc})", EXIT_FAILED)
+    return launch
+
+
+def _resolve_secrets(config: Config) -> None:
+    """Read every server's secrets now, so that a missing one fails before anything starts."""
+    from console.engine import resolve_targets
+
+    _guard(lambda: resolve_targets(config))
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -216,9 +227,7 @@ def config_group() -> None:
 def config_check(obj: Context) -> None:
     """Validate the configuration and print a summary; exit 2 with the problem if it is wrong."""
     config = obj.config()
-    from console.engine import resolve_targets
-
-    _guard(lambda: resolve_targets(config))
+    _resolve_secrets(config)
     per_installer = {i.id: 0 for i in config.installers}
     customers = {c.id: c.installer for c in config.customers}
     for server in config.servers:
@@ -791,6 +800,7 @@ class SimOptions:
 
 
 async def _simulate(opts: SimOptions) -> None:
+    from console.simconfig import write_sim_config
     from probes.simulator.control import ControlServer
     from probes.simulator.fleet import build_fleet
     from probes.simulator.hosts import add_host_protocols
@@ -835,13 +845,6 @@ async def _simulate(opts: SimOptions) -> None:
     finally:
         await control.stop()
         await fleet.stop()
-
-
-def write_sim_config(path: Path, fleet: Any, **options: Any) -> Path:
-    """See console.simconfig.write_sim_config."""
-    from console.simconfig import write_sim_config as write
-
-    return write(path, fleet, **options)
 
 
 @main.command()
@@ -905,17 +908,17 @@ def demo(count: int, installers: int, customers: int, interval: str, once: bool)
     for a terminal without a screen.
     """
     if not once:
-        try:
-            from console.tui.launch import run_demo
-        except ImportError as exc:
-            _fail(f"the console is not available in this installation ({exc})", EXIT_FAILED)
+        launch = _launch()
         sys.exit(
-            run_demo(servers=count, installers=installers, customers=customers, interval=interval)
+            launch.run_demo(
+                servers=count, installers=installers, customers=customers, interval=interval
+            )
         )
     _demo_once(count)
 
 
 def _demo_once(count: int) -> None:
+    from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
 
     async def run() -> tuple[Config, list[Sample]]:

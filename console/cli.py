@@ -918,26 +918,25 @@ def demo(count: int, installers: int, customers: int, interval: str, once: bool)
 
 
 def _demo_once(count: int) -> None:
+    """One cycle on a simulated fleet with a few faults set, printed as `nls check` prints it."""
     from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
 
-    async def run() -> tuple[Config, list[Sample]]:
-        fleet = build_fleet(count)
+    faults = [("camera_offline", {"camera": 0}), ("port_closed", {}), ("rights_granted", {})]
+
+    async def run(path: Path) -> tuple[Config, list[Sample]]:
+        fleet = build_fleet(count, http_port=0)  # never collides with a running `nls simulate`
         await fleet.start()
         try:
-            fleet.set_fault(fleet_ids[1], "camera_offline", camera=0)
-            fleet.set_fault(fleet_ids[2], "port_closed")
-            fleet.set_fault(fleet_ids[3], "rights_granted")
-            write_sim_config(path, fleet)
-            config = load_config(path)
+            for server, (fault, extra) in zip(list(fleet.servers)[1:], faults, strict=False):
+                fleet.set_fault(server, fault, **extra)
+            config = load_config(write_sim_config(path, fleet))
             return config, await _check(config, None)
         finally:
             await fleet.stop()
 
     with tempfile.TemporaryDirectory(prefix="nls-demo-") as tmp:
-        path = Path(tmp) / "demo.toml"
-        fleet_ids = [f"crest-{n + 1:04d}" for n in range(max(count, 4))]
-        config, samples = _guard(lambda: asyncio.run(run()))
+        config, samples = _guard(lambda: asyncio.run(run(Path(tmp) / "demo.toml")))
         _print_table(*server_summary(config, samples))
         failed = sum(1 for s in samples if s.state == "fail")
         click.echo(

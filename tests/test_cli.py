@@ -211,3 +211,10 @@ def test_host_that_accepts_but_never_completes_is_not_booted(sim: Sim) -> None:
     online = next(s for s in samples if s["check"] == "server_online")
     assert online["state"] == "fail"
     assert "not booted or hung" in str(online["detail"]), online["detail"]
+
+
+def test_demo_once_prints_one_cycle_even_on_a_tiny_fleet() -> None:
+    result = nls("demo", "--once", "--servers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "crest-0002" in result.stdout and "camera offline" in result.stdout
+    assert "Traceback" not in result.stderr

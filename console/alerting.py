@@ -174,7 +174,8 @@ def evaluate(
     recovers and lists them. Re-running a cycle from the same previous states yields the same
     result, which is what makes a crashed cycle safe to replay.
     """
-    prev = dict(previous) if isinstance(previous, Mapping) else {s.key: s for s in previous}
+    prev = previous if isinstance(previous, Mapping) else {s.key: s for s in previous}
+    prev_keys = _KeysByServer(prev)
     resolve = _policy_resolver(policy)
     by_server: dict[str, dict[Key, Sample]] = {}
     for s in samples:
@@ -186,7 +187,7 @@ def evaluate(
     for server in sorted(by_server):
         server_samples = by_server[server]
         pol = resolve(server)
-        found = _Evaluator(cycle, server, pol, prev, maintenance)
+        found = _Evaluator(cycle, server, pol, prev, prev_keys, maintenance)
         found.run(server_samples)
         states.update(found.states)
         events.extend(found.events)
@@ -204,12 +205,14 @@ class _Evaluator:
         server: str,
         policy: ServerPolicy,
         prev: Mapping[Key, AlertState],
+        prev_keys: _KeysByServer,
         maintenance: MaintenanceLookup | None,
     ) -> None:
         self.cycle = cycle
         self.server = server
         self.policy = policy
         self.prev = prev
+        self.prev_keys = prev_keys
         self.maintenance = maintenance
         self.states: dict[Key, AlertState] = {}
         self.events: list[Event] = []
@@ -312,7 +315,7 @@ class _Evaluator:
         self, ts: datetime, samples: Mapping[Key, Sample]
     ) -> tuple[StillFailing, ...]:
         """Dependents still failing; listing them in the recovery mail announces them."""
-        keys = {k for k in (*self.prev, *self.states) if k[0] == self.server}
+        keys = {*self.prev_keys(self.server), *self.states}
         found = []
         for key in sorted(keys):
             if key[1] not in DEPENDENT_CHECKS:
@@ -337,6 +340,22 @@ class _Evaluator:
                     announced = replace(announced, last_cycle=self.cycle)
                 self.states[key] = announced
         return tuple(found)
+
+
+class _KeysByServer:
+    """The previous states' keys of one server, indexed on first use: only a server's
+    recovery needs them, and scanning every state per recovering server is quadratic."""
+
+    def __init__(self, prev: Mapping[Key, AlertState]) -> None:
+        self._prev = prev
+        self._index: dict[str, list[Key]] | None = None
+
+    def __call__(self, server: str) -> list[Key]:
+        if self._index is None:
+            self._index = {}
+            for key in self._prev:
+                self._index.setdefault(key[0], []).append(key)
+        return self._index.get(server, [])
 
 
 def _advance(old: AlertState, sample: Sample, policy: ServerPolicy, cycle: int) -> AlertState:

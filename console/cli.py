@@ -155,6 +155,9 @@ def main(
       nls --config nls.toml                   (console; attaches to the daemon)
       nls --config nls.toml check
       nls --config nls.toml sql "SELECT * FROM current_state WHERE state = 'fail'"
+
+    Exit status: 0 ok, 1 a check failed or a runtime error, 2 bad input or configuration, 3 the
+    database is held by another process.
     """
     ctx.obj = Context(config_path, socket_path)
     if ctx.invoked_subcommand is not None:
@@ -670,8 +673,18 @@ def mail_group() -> None:
 
 
 @mail_group.command("list")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]))
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10000),
+    default=50,
+    show_default=True,
+    help="How many of the newest mails to look at.",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "sending", "sent", "failed"]),
+    help="Only those of the newest --limit mails that have this status.",
+)
 @click.pass_obj
 def mail_list(obj: Context, limit: int, status: str | None) -> None:
     """Newest mails first: when, status, kind, server, recipients, subject, attempts, error."""
@@ -724,9 +737,24 @@ def _local_outbox(config: Config, limit: int) -> list[Any]:
 
 # -- simulator --------------------------------------------------------------------------------
 
+_control_port = click.option(
+    "--control-port",
+    type=click.IntRange(0, 65535),
+    default=7999,
+    show_default=True,
+    help="Port of the simulator's control API on 127.0.0.1.",
+)
+
 
 @main.command()
-@click.option("--servers", "count", type=click.IntRange(1, 6000), default=20, show_default=True)
+@click.option(
+    "--servers",
+    "count",
+    type=click.IntRange(1, 6000),
+    default=20,
+    show_default=True,
+    help="How many servers to simulate.",
+)
 @click.option("--cameras", type=click.IntRange(1, 64), help="Cameras per server (default 4-64).")
 @click.option(
     "--scenario",
@@ -738,15 +766,21 @@ def _local_outbox(config: Config, limit: int) -> list[Any]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a matching nls configuration here (and its password file beside it).",
 )
-@click.option("--installers", type=click.IntRange(1, 6), default=3, show_default=True)
-@click.option("--customers", type=click.IntRange(1, 500), default=8, show_default=True)
 @click.option(
-    "--control-port",
-    type=click.IntRange(0, 65535),
-    default=7999,
+    "--installers",
+    type=click.IntRange(1, 6),
+    default=3,
     show_default=True,
-    help="Port of the control API on 127.0.0.1 (see `nls fault`).",
+    help="Installers in the written configuration.",
 )
+@click.option(
+    "--customers",
+    type=click.IntRange(1, 500),
+    default=8,
+    show_default=True,
+    help="Customers in the written configuration.",
+)
+@_control_port
 @click.option(
     "--interval", default="15m", show_default=True, help="Interval written to the config."
 )
@@ -852,9 +886,12 @@ async def _simulate(opts: SimOptions) -> None:
 @click.argument("fault")
 @click.option("--camera", help="Camera index or id, for camera faults.")
 @click.option("--off", is_flag=True, help="Clear the fault instead of setting it.")
-@click.option("--control-port", type=int, default=7999, show_default=True)
+@_control_port
 def fault(server: str, fault: str, camera: str | None, off: bool, control_port: int) -> None:
-    """Set or clear a fault on a running simulator.
+    """Set or clear a fault on a running simulator (`nls simulate`).
+
+    FAULT is e.g. port_closed, hang, http_500, camera_offline, cpu_high, host_down; an unknown
+    one is refused with the full list.
 
     \b
     Examples:
@@ -870,7 +907,7 @@ def fault(server: str, fault: str, camera: str | None, off: bool, control_port: 
 
 @main.command()
 @click.argument("server", required=False)
-@click.option("--control-port", type=int, default=7999, show_default=True)
+@_control_port
 def heal(server: str | None, control_port: int) -> None:
     """Clear every fault of one simulated server (or of all)."""
     _control(control_port, {"heal": True, **({"server": server} if server else {})})
@@ -894,10 +931,31 @@ def _control(port: int, payload: dict[str, Any]) -> None:
 
 
 @main.command()
-@click.option("--servers", "count", type=click.IntRange(1, 2000), default=200, show_default=True)
-@click.option("--installers", type=click.IntRange(1, 6), default=6, show_default=True)
-@click.option("--customers", type=click.IntRange(1, 500), default=40, show_default=True)
-@click.option("--interval", default="20s", show_default=True, help="Time between cycles.")
+@click.option(
+    "--servers",
+    "count",
+    type=click.IntRange(1, 2000),
+    default=200,
+    show_default=True,
+    help="How many servers to simulate.",
+)
+@click.option(
+    "--installers",
+    type=click.IntRange(1, 6),
+    default=6,
+    show_default=True,
+    help="Installers the servers belong to (not with --once).",
+)
+@click.option(
+    "--customers",
+    type=click.IntRange(1, 500),
+    default=40,
+    show_default=True,
+    help="Customers the servers belong to (not with --once).",
+)
+@click.option(
+    "--interval", default="20s", show_default=True, help="Time between cycles (not with --once)."
+)
 @click.option(
     "--once", is_flag=True, help="No console: run one cycle on the simulated fleet and print it."
 )

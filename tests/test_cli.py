@@ -218,3 +218,21 @@ def test_demo_once_prints_one_cycle_even_on_a_tiny_fleet() -> None:
     assert result.returncode == 0, result.stderr
     assert "crest-0002" in result.stdout and "camera offline" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    import click
+
+    from console.cli import main
+
+    def commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
+        for name, command in group.commands.items():
+            yield f"{prefix} {name}", command
+            if isinstance(command, click.Group):
+                yield from commands(command, f"{prefix} {name}")
+
+    for name, command in [("nls", main), *commands(main, "nls")]:
+        assert command.help, name
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "version":
+                assert param.help, f"{name} {param.opts[0]}"

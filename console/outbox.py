@@ -3,21 +3,24 @@
 Row life: pending -> sending -> sent, or back to pending with a later `next_attempt` (exponential
 backoff, capped), or failed when the server rejects the message itself.
 
-Why no second copy after a crash. Enqueue ignores keys already stored, so replaying a cycle adds
-nothing. The SMTP transaction is split: connect, login, MAIL FROM and RCPT TO happen while the
-row is still `pending` (a crash there leaves it pending and it is simply sent after the restart);
-only once the server has accepted the envelope is the row marked `sending`, then DATA goes out and
-the row becomes `sent`. A row found `sending` at start-up therefore crashed during or just after
-DATA, the one moment where nobody can know whether the server kept the mail. Such rows are settled
-as sent (with a note in last_error) by default, or resent with the same Message-ID when
-`resend_in_doubt` is set, for sites that prefer a rare duplicate to a rare loss.
+Rows are written by the store, in the transaction of the cycle that decided them
+(`Store.write_cycle`), which ignores keys already stored, so replaying a cycle adds nothing.
+
+Why no second copy after a crash. The SMTP transaction is split: connect, login, MAIL FROM and
+RCPT TO happen while the row is still `pending` (a crash there leaves it pending and it is simply
+sent after the restart); only once the server has accepted the envelope is the row marked
+`sending`, then DATA goes out and the row becomes `sent`. A row found `sending` at start-up
+therefore crashed during or just after DATA, the one moment where nobody can know whether the
+server kept the mail. Such rows are settled as sent (with a note in last_error) by default, or
+resent with the same Message-ID when `resend_in_doubt` is set, for sites that prefer a rare
+duplicate to a rare loss.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
@@ -67,10 +70,6 @@ class OutboxRow:
 
 class OutboxStore(Protocol):
     """What the outbox needs from the store; every call is one short transaction."""
-
-    def enqueue(self, notifications: Sequence[Notification], now: datetime) -> list[str]:
-        """Store new notifications as pending, due now; returns the keys that were new."""
-        ...
 
     def due(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         """Pending rows whose next_attempt has passed, oldest first."""
@@ -148,15 +147,6 @@ class OutboxWorker:
         self._offload = offload
         self.batch = batch
         self.wake = asyncio.Event()
-
-    async def enqueue(self, notifications: Sequence[Notification]) -> list[str]:
-        """Store before sending, then wake the loop so the mail leaves within moments."""
-        if not notifications:
-            return []
-        added = await self._call(lambda: self.store.enqueue(notifications, self.now()))
-        if added:
-            self.wake.set()
-        return added
 
     async def recover(self) -> list[str]:
         """At start-up: settle rows a crash left in the middle of DATA."""
@@ -236,10 +226,6 @@ class OutboxWorker:
         return await self._offload(fn)
 
 
-_COLUMNS = (
-    "key, created, kind, server, installer, recipients, subject, body_text, body_html, status,"
-    " attempts, next_attempt, last_error, sent_at"
-)
 # TIMESTAMPTZ values are read back as naive UTC: DuckDB needs pytz to return aware ones.
 _SELECT = (
     "SELECT key, timezone('UTC', created), kind, server, installer, recipients, subject,"
@@ -256,36 +242,6 @@ class DuckOutboxStore:
 
     def __init__(self, con: Any) -> None:
         self.con = con
-
-    def enqueue(self, notifications: Sequence[Notification], now: datetime) -> list[str]:
-        added = []
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            for n in notifications:
-                row = self.con.execute(
-                    f"INSERT INTO outbox ({_COLUMNS}) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL) "
-                    "ON CONFLICT (key) DO NOTHING RETURNING key",
-                    [
-                        n.key,
-                        n.created,
-                        n.kind,
-                        n.server,
-                        n.installer,
-                        list(n.recipients),
-                        n.subject,
-                        n.body_text,
-                        n.body_html,
-                        now,
-                    ],
-                ).fetchone()
-                if row is not None:
-                    added.append(row[0])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        return added
 
     def due(self, now: datetime, limit: int = 50) -> list[OutboxRow]:
         rows = self.con.execute(

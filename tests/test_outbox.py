@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from console.alerting import Sample, evaluate
+from console.alerting import AlertState, Sample, evaluate
 from console.mailer import Mailer, SmtpSettings
 from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
 from console.outbox import Backoff, DuckOutboxStore, OutboxWorker
+from console.store import Store
 from tests.smtp import SmtpServer
 
-MIGRATION = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "001_initial.sql"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
@@ -45,12 +44,8 @@ class CrashOnMarkSending(DuckOutboxStore):
         raise Crash
 
 
-def open_db(path: Path) -> duckdb.DuckDBPyConnection:
-    fresh = not path.exists()
-    con = duckdb.connect(str(path))
-    if fresh:
-        con.execute(MIGRATION.read_text(encoding="utf-8"))
-    return con
+def open_db(path: Path) -> Store:
+    return Store(path)
 
 
 @pytest.fixture
@@ -58,6 +53,23 @@ def db(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "nls.duckdb"
     open_db(path).close()
     yield path
+
+
+def store_mails(
+    database: Store,
+    mails: Sequence[Notification],
+    at: datetime,
+    samples: Sequence[Sample] = (),
+    states: Sequence[AlertState] = (),
+) -> None:
+    """Mails enter the outbox as the engine stores them: with a cycle, in its transaction."""
+    database.write_cycle(
+        database.next_cycle_id(), at, at, samples, alert_states=states, notifications=mails
+    )
+
+
+def outbox_keys(database: Store) -> list[str]:
+    return sorted(r[0] for r in database.con.execute("SELECT key FROM outbox").fetchall())
 
 
 @pytest.fixture
@@ -91,11 +103,15 @@ def keys_received(server: SmtpServer) -> list[str]:
     return sorted(m.message["X-NLS-Key"] for m in server.inbox.messages)
 
 
-async def test_enqueue_stores_once_and_lists_recent(db: Path) -> None:
-    con = open_db(db)
-    store = DuckOutboxStore(con)
-    assert store.enqueue([note(1), note(2)], T0) == [note(1).key, note(2).key]
-    assert store.enqueue([note(2), note(3)], T0 + timedelta(minutes=1)) == [note(3).key]
+async def test_stored_mails_are_kept_once_and_listed_recent(db: Path) -> None:
+    database = open_db(db)
+    store = DuckOutboxStore(database.con)
+    store_mails(database, [note(1), note(2)], T0)
+    assert outbox_keys(database) == [note(1).key, note(2).key]
+    kept = store.row(note(2).key)
+    store_mails(database, [note(2), note(3)], T0 + timedelta(minutes=1))
+    assert outbox_keys(database) == [note(i).key for i in (1, 2, 3)]
+    assert store.row(note(2).key) == kept
     rows = store.recent()
     assert {r.key for r in rows} == {note(i).key for i in (1, 2, 3)}
     row = store.row(note(1).key)
@@ -114,10 +130,10 @@ async def test_smtp_outage_keeps_mail_pending_with_growing_backoff_then_delivers
     db: Path, smtp: SmtpServer
 ) -> None:
     clock = Clock()
-    con = open_db(db)
-    store = DuckOutboxStore(con)
+    database = open_db(db)
+    store = DuckOutboxStore(database.con)
     worker = OutboxWorker(store, mailer(smtp), now=clock.now)
-    await worker.enqueue([note(1), note(2), note(3)])
+    store_mails(database, [note(1), note(2), note(3)], clock.now())
     await smtp.stop()
 
     expected_waits = [30, 60, 120, 240]
@@ -153,12 +169,12 @@ async def test_smtp_outage_keeps_mail_pending_with_growing_backoff_then_delivers
 
 async def test_restart_resends_what_was_pending(db: Path, smtp: SmtpServer) -> None:
     clock = Clock()
-    con = open_db(db)
-    await OutboxWorker(DuckOutboxStore(con), mailer(smtp), now=clock.now).enqueue([note(1)])
-    con.close()
+    database = open_db(db)
+    store_mails(database, [note(1)], clock.now())
+    database.close()
 
-    con = open_db(db)
-    worker = OutboxWorker(DuckOutboxStore(con), mailer(smtp), now=clock.now)
+    database = open_db(db)
+    worker = OutboxWorker(DuckOutboxStore(database.con), mailer(smtp), now=clock.now)
     assert await worker.recover() == []
     assert (await worker.run_once()).sent == (note(1).key,)
     assert keys_received(smtp) == [note(1).key]
@@ -168,20 +184,22 @@ async def test_crash_between_send_and_mark_then_replay_sends_no_second_copy(
     db: Path, smtp: SmtpServer
 ) -> None:
     clock = Clock()
-    con = open_db(db)
-    crashing = OutboxWorker(CrashOnMarkSent(con), mailer(smtp), now=clock.now)
-    await crashing.enqueue([note(1)])
+    database = open_db(db)
+    crashing = OutboxWorker(CrashOnMarkSent(database.con), mailer(smtp), now=clock.now)
+    store_mails(database, [note(1)], clock.now())
     with pytest.raises(Crash):
         await crashing.run_once()
     assert keys_received(smtp) == [note(1).key]
-    con.close()
+    database.close()
 
     clock.advance(minutes=1)
-    con = open_db(db)
-    store = DuckOutboxStore(con)
+    database = open_db(db)
+    store = DuckOutboxStore(database.con)
     worker = OutboxWorker(store, mailer(smtp), now=clock.now)
     assert await worker.recover() == [note(1).key]
-    assert await worker.enqueue([note(1)]) == []
+    settled = store.row(note(1).key)
+    store_mails(database, [note(1)], clock.now())
+    assert store.row(note(1).key) == settled
     clock.advance(hours=1)
     report = await worker.run_once()
     assert report.sent == () and report.retrying == ()
@@ -193,18 +211,21 @@ async def test_crash_between_send_and_mark_then_replay_sends_no_second_copy(
 
 async def test_crash_before_data_resends_exactly_once(db: Path, smtp: SmtpServer) -> None:
     clock = Clock()
-    con = open_db(db)
-    crashing = OutboxWorker(CrashOnMarkSending(con), mailer(smtp), now=clock.now)
-    await crashing.enqueue([note(1)])
+    database = open_db(db)
+    crashing = OutboxWorker(CrashOnMarkSending(database.con), mailer(smtp), now=clock.now)
+    store_mails(database, [note(1)], clock.now())
     with pytest.raises(Crash):
         await crashing.run_once()
     assert smtp.inbox.messages == []
-    con.close()
+    database.close()
 
-    con = open_db(db)
-    worker = OutboxWorker(DuckOutboxStore(con), mailer(smtp), now=clock.now)
+    database = open_db(db)
+    store = DuckOutboxStore(database.con)
+    worker = OutboxWorker(store, mailer(smtp), now=clock.now)
     assert await worker.recover() == []
-    assert await worker.enqueue([note(1)]) == []
+    pending = store.row(note(1).key)
+    store_mails(database, [note(1)], clock.now())
+    assert store.row(note(1).key) == pending
     assert (await worker.run_once()).sent == (note(1).key,)
     assert (await worker.run_once()).sent == ()
     assert keys_received(smtp) == [note(1).key]
@@ -212,12 +233,14 @@ async def test_crash_before_data_resends_exactly_once(db: Path, smtp: SmtpServer
 
 async def test_resend_in_doubt_keeps_the_message_id(db: Path, smtp: SmtpServer) -> None:
     clock = Clock()
-    con = open_db(db)
+    database = open_db(db)
     with pytest.raises(Crash):
-        crashing = OutboxWorker(CrashOnMarkSent(con), mailer(smtp), now=clock.now)
-        await crashing.enqueue([note(1)])
+        crashing = OutboxWorker(CrashOnMarkSent(database.con), mailer(smtp), now=clock.now)
+        store_mails(database, [note(1)], clock.now())
         await crashing.run_once()
-    worker = OutboxWorker(DuckOutboxStore(con), mailer(smtp), now=clock.now, resend_in_doubt=True)
+    worker = OutboxWorker(
+        DuckOutboxStore(database.con), mailer(smtp), now=clock.now, resend_in_doubt=True
+    )
     assert await worker.recover() == [note(1).key]
     assert (await worker.run_once()).sent == (note(1).key,)
     first, second = await smtp.inbox.wait_for(2)
@@ -226,9 +249,10 @@ async def test_resend_in_doubt_keeps_the_message_id(db: Path, smtp: SmtpServer) 
 
 async def test_rejected_message_is_given_up_and_not_retried(db: Path, smtp: SmtpServer) -> None:
     clock = Clock()
-    store = DuckOutboxStore(open_db(db))
+    database = open_db(db)
+    store = DuckOutboxStore(database.con)
     worker = OutboxWorker(store, mailer(smtp), now=clock.now)
-    await worker.enqueue([note(1)])
+    store_mails(database, [note(1)], clock.now())
     smtp.inbox.reply = "554 5.7.1 rejected"
     assert (await worker.run_once()).failed == (note(1).key,)
     clock.advance(days=1)
@@ -238,27 +262,28 @@ async def test_rejected_message_is_given_up_and_not_retried(db: Path, smtp: Smtp
     assert row is not None and row.status == "failed" and "554" in (row.last_error or "")
 
 
-async def test_run_loop_sends_as_soon_as_mail_is_enqueued(db: Path, smtp: SmtpServer) -> None:
-    worker = OutboxWorker(DuckOutboxStore(open_db(db)), mailer(smtp))
+async def test_run_loop_sends_as_soon_as_woken_for_stored_mail(db: Path, smtp: SmtpServer) -> None:
+    database = open_db(db)
+    worker = OutboxWorker(DuckOutboxStore(database.con), mailer(smtp))
     stop = asyncio.Event()
     loop = asyncio.create_task(worker.run(stop, poll=60))
-    await worker.enqueue([note(1)])
-    await smtp.inbox.wait_for(1)
-    await worker.enqueue([note(2)])
-    await smtp.inbox.wait_for(2)
+    for i in (1, 2):
+        store_mails(database, [note(i)], datetime.now(UTC))
+        worker.wake.set()
+        await smtp.inbox.wait_for(i)
     stop.set()
     await asyncio.wait_for(loop, 5)
     assert keys_received(smtp) == [note(1).key, note(2).key]
 
 
 async def test_offload_runs_store_calls_on_another_thread(db: Path, smtp: SmtpServer) -> None:
-    con = open_db(db)
+    database = open_db(db)
 
     async def offload(fn):
         return await asyncio.to_thread(fn)
 
-    worker = OutboxWorker(DuckOutboxStore(con), mailer(smtp), offload=offload)
-    await worker.enqueue([note(1)])
+    worker = OutboxWorker(DuckOutboxStore(database.con), mailer(smtp), offload=offload)
+    store_mails(database, [note(1)], datetime.now(UTC))
     assert (await worker.run_once()).sent == (note(1).key,)
 
 
@@ -267,8 +292,8 @@ async def test_three_cycles_to_one_mail_and_a_replayed_cycle_adds_none(
 ) -> None:
     """The whole chain: samples -> alert state -> one grouped mail -> SMTP, exactly once."""
     clock = Clock()
-    store = DuckOutboxStore(open_db(db))
-    worker = OutboxWorker(store, mailer(smtp), now=clock.now)
+    database = open_db(db)
+    worker = OutboxWorker(DuckOutboxStore(database.con), mailer(smtp), now=clock.now)
     directory = {
         "s1": ServerFacts(
             "s1", "CREST-042", "cu1", "Bakkerij Peeters", "in1", "Securitas", ("i@x.example",), "nl"
@@ -285,12 +310,14 @@ async def test_three_cycles_to_one_mail_and_a_replayed_cycle_adds_none(
         ]
         result = evaluate(cycle, samples, states)
         mails = build_notifications(result.events, directory, settings)
-        await worker.enqueue(mails)
+        store_mails(database, mails, clock.now(), samples, result.states)
         if cycle == 3:
+            stored = outbox_keys(database)
             replay = evaluate(cycle, samples, states)
-            assert (
-                await worker.enqueue(build_notifications(replay.events, directory, settings)) == []
+            store_mails(
+                database, build_notifications(replay.events, directory, settings), clock.now()
             )
+            assert outbox_keys(database) == stored
         states.update({s.key: s for s in result.states})
         await worker.run_once()
         received.append(len(smtp.inbox.messages))

@@ -429,3 +429,40 @@ async def test_nls_attaches_the_console_to_a_running_daemon_else_embeds(site: An
     assert await console("--installer", installer) == f"embedded {installer}"
     code, _, err = await nls("--config", str(s.config), "--installer", "nobody")
     assert code == 2 and "no installer 'nobody'" in err
+
+
+async def test_the_console_attached_to_a_running_daemon_shows_a_fault_as_it_happens(
+    site: Any, tmp_path: Path
+) -> None:
+    """The real console app (driven by Pilot) on a RemoteSource to a real `nls --daemon`: a
+    fault set on the simulator reaches the grid through the daemon's probes and update stream."""
+    from console.tui.app import NlsApp
+    from tests.test_tui_app import grid_of, loaded, screen_text, until
+
+    s: Site = await site()
+    daemon = await s.daemon()
+    await daemon.cycles(1)
+    source = RemoteSource(Path(field_of(daemon.ready, "socket")))
+    app = NlsApp(source, state_dir=tmp_path / "state", watch_hangup=False)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, loaded(app), limit=30)
+            grid = grid_of(app)
+            assert grid.model.total == 4
+            assert "attached" in screen_text(app)
+            s.fleet.set_fault("crest-0002", "camera_offline", camera=1)
+
+            def shows_the_fault() -> bool:
+                row = grid.model.get("crest-0002")
+                return row is not None and row.status == "problem"
+
+            await until(pilot, shows_the_fault, limit=30)
+            await pilot.pause()
+            text = screen_text(app)
+            assert "3/4" in text and "camera (1)" in text, text
+            assert app.status.counts.cameras_offline == 1
+    finally:
+        await source.close()
+    daemon.send(signal.SIGTERM)
+    assert await daemon.wait() == 0
+    assert "level=error" not in daemon.log and "Traceback" not in daemon.log

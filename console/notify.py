@@ -122,10 +122,10 @@ def render(
     subject_name = f"{kind}_one" if len(events) == 1 else f"{kind}_many"
     subject = Template(lang["subject"][subject_name]).substitute(common)
     bodies = {}
+    item_vars = [_item_vars(lang, e, tz) for e in events]
     for fmt in ("text", "html"):
         escape = html.escape if fmt == "html" else _identity
         parts = lang[fmt]
-        item_vars = [_item_vars(lang, e, tz) for e in events]
         items = "".join(
             Template(parts[f"{kind}_item"]).substitute({k: escape(v) for k, v in v_.items()})
             for v_ in item_vars

@@ -250,18 +250,11 @@ class Config(Strict):
         return self
 
     def installer(self, installer_id: str) -> Installer:
-        return self._installers[installer_id]
+        """One installer by id (a scan: for a few lookups; `Overrides` indexes for many)."""
+        return _by_id(self.installers, installer_id)
 
     def customer(self, customer_id: str) -> Customer:
-        return self._customers[customer_id]
-
-    @property
-    def _installers(self) -> dict[str, Installer]:
-        return {i.id: i for i in self.installers}
-
-    @property
-    def _customers(self) -> dict[str, Customer]:
-        return {c.id: c for c in self.customers}
+        return _by_id(self.customers, customer_id)
 
     @property
     def database_path(self) -> Path:
@@ -269,19 +262,25 @@ class Config(Strict):
 
     def scoped(self, installer_id: str) -> Config:
         """The same config holding only one installer's customers and servers."""
-        if installer_id not in self._installers:
-            raise ConfigError(
-                f"{self.source}: no installer {installer_id!r}; known: {_some(self._installers)}"
-            )
+        ids = [i.id for i in self.installers]
+        if installer_id not in ids:
+            raise ConfigError(f"{self.source}: no installer {installer_id!r}; known: {_some(ids)}")
         customers = [c for c in self.customers if c.installer == installer_id]
         ids = {c.id for c in customers}
         return self.model_copy(
             update={
-                "installers": [self._installers[installer_id]],
+                "installers": [self.installer(installer_id)],
                 "customers": customers,
                 "servers": [s for s in self.servers if s.customer in ids],
             }
         )
+
+
+def _by_id(items: list[Any], wanted: str) -> Any:
+    for item in items:
+        if item.id == wanted:
+            return item
+    raise KeyError(wanted)
 
 
 class Overrides:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.alerting import AlertState, CycleResult, Mark, ServerPolicy, evaluate, quiet_until
-from console.config import Config, Customer, Installer, Server
+from console.config import Config, Customer, Installer, Overrides, Server
 from console.maintenance import MaintenanceWindow, active_window
 from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
 from console.sample import Key, Sample
@@ -32,18 +32,22 @@ class AlertPipeline:
         self.states: dict[Key, AlertState] = {}
         self.windows: list[MaintenanceWindow] = []
         self.marks: dict[Key, Mark] = {}
-        customers = {c.id: c for c in config.customers}
-        installers = {i.id: i for i in config.installers}
+        overrides = Overrides(config)
         self._customer_of: dict[str, str] = {}
         self._installer_of: dict[str, str] = {}
         self._policies: dict[str, ServerPolicy] = {}
         self._facts: dict[str, ServerFacts] = {}
         for server in config.servers:
-            customer = customers[server.customer]
-            installer = installers[customer.installer]
+            customer, installer = overrides.owners(server)
             self._customer_of[server.id] = customer.id
             self._installer_of[server.id] = installer.id
-            self._policies[server.id] = _policy(config, server, customer, installer)
+            self._policies[server.id] = ServerPolicy(
+                threshold=overrides.setting(server, "failures_before_alert"),
+                recover_after=config.monitor.recover_after,
+                quiet_until=quiet_until(
+                    server.delivered, config.monitor.quiet_days, overrides.timezone(server)
+                ),
+            )
             self._facts[server.id] = _server_facts(server, customer, installer)
         smtp = config.smtp
         self.settings = (
@@ -82,17 +86,6 @@ class AlertPipeline:
         return {s.server for s in self.states.values() if s.status == "pending"}
 
 
-def _policy(
-    config: Config, server: Server, customer: Customer, installer: Installer
-) -> ServerPolicy:
-    zone = customer.timezone or installer.timezone
-    return ServerPolicy(
-        threshold=failures_before_alert(config, server, customer, installer),
-        recover_after=config.monitor.recover_after,
-        quiet_until=quiet_until(server.delivered, config.monitor.quiet_days, zone),
-    )
-
-
 def _server_facts(server: Server, customer: Customer, installer: Installer) -> ServerFacts:
     return ServerFacts(
         server=server.id,
@@ -105,12 +98,3 @@ def _server_facts(server: Server, customer: Customer, installer: Installer) -> S
         language=installer.language,
         timezone=customer.timezone or installer.timezone,
     )
-
-
-def failures_before_alert(
-    config: Config, server: Server, customer: Customer, installer: Installer
-) -> int:
-    for level in (server, customer, installer):
-        if level.failures_before_alert is not None:
-            return level.failures_before_alert
-    return config.monitor.failures_before_alert

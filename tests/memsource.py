@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.fleetrows import counts
 from console.fleetview import (
     AccessDenied,
     CameraRow,
-    FleetCounts,
     FleetSnapshot,
     MailRow,
     SampleRow,
@@ -28,18 +28,6 @@ from console.fleetview import (
 from console.maintenance import MaintenanceWindow
 
 _CLOSED = object()
-
-
-def counts_of(rows: Iterable[ServerRow]) -> FleetCounts:
-    up = problem = down = offline = servers = 0
-    for row in rows:
-        servers += 1
-        up += row.status == "up"
-        problem += row.status == "problem"
-        down += row.status == "down"
-        if row.cameras_total is not None and row.cameras_online is not None:
-            offline += row.cameras_total - row.cameras_online
-    return FleetCounts(servers, up, problem, down, offline)
 
 
 class MemorySource:
@@ -87,7 +75,7 @@ class MemorySource:
         rows = tuple(self._rows.values())
         return FleetSnapshot(
             rows=rows,
-            counts=counts_of(rows),
+            counts=counts(rows),
             next_cycle=self._next_cycle,
             mode=self.mode,
             installer=self._installer,

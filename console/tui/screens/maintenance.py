@@ -4,22 +4,20 @@ recurring by cron), and removal. Windows are stored by the source; removal is so
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from console.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
 from console.tui.bindings import Context, bindings_for
-from console.tui.header import NlsHeader
-from console.tui.screens.base import NlsModal, NlsScreen
+from console.tui.screens.base import ListScreen, NlsModal
 
 DEFAULT_ZONE = "Europe/Brussels"
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -94,12 +92,6 @@ def describe_when(w: MaintenanceWindow) -> str:
 
 def _short(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
-class WindowsLoaded(Message):
-    def __init__(self, windows: list[MaintenanceWindow]) -> None:
-        super().__init__()
-        self.windows = windows
 
 
 class MaintenanceForm(NlsModal):
@@ -221,48 +213,26 @@ def _user() -> str:
         return ""
 
 
-class MaintenanceScreen(NlsScreen):
+class MaintenanceScreen(ListScreen):
     CONTEXT: ClassVar[Context] = "maintenance"
     TITLE = "Maintenance"
     BINDINGS = bindings_for("maintenance")
-    DEFAULT_CSS = """
-    MaintenanceScreen #windows-summary { height: 1; padding: 0 1; color: $text-muted; }
-    MaintenanceScreen DataTable { height: 1fr; }
-    """
+    COLUMNS = ("Id", "Now", "Scope", "When", "Reason", "Announced", "By")
+    SUMMARY_ID = "windows-summary"
+    TABLE_ID = "windows"
 
     def __init__(self) -> None:
         super().__init__()
         self.windows: list[MaintenanceWindow] = []
 
-    def compose(self) -> ComposeResult:
-        yield NlsHeader(self.TITLE)
-        yield Static("loading…", id="windows-summary")
-        yield DataTable(id="windows", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+    async def fetch(self) -> list[MaintenanceWindow]:
+        return await self.source.maintenance_list()
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "Id", "Now", "Scope", "When", "Reason", "Announced", "By"
-        )
-
-    def on_screen_resume(self) -> None:
-        self.load()
-        self.query_one(DataTable).focus()
-
-    def action_refresh(self) -> None:
-        self.load()
-
-    @work(exclusive=True, group="maintenance", exit_on_error=False)
-    async def load(self) -> None:
-        self.post_message(WindowsLoaded(await self.source.maintenance_list()))
-
-    def on_windows_loaded(self, message: WindowsLoaded) -> None:
-        self.windows = message.windows
+    def show(self, table: DataTable[Any], items: Sequence[MaintenanceWindow]) -> str:
+        self.windows = list(items)
         now = self.nls_app.clock()
-        table = self.query_one(DataTable)
-        table.clear()
         active = 0
-        for w in message.windows:
+        for w in items:
             on_now = w.occurrence_at(now) is not None
             active += on_now
             table.add_row(
@@ -275,9 +245,7 @@ class MaintenanceScreen(NlsScreen):
                 w.created_by,
                 key=str(w.id),
             )
-        self.query_one("#windows-summary", Static).update(
-            f"{len(message.windows)} windows, {active} active now · a adds · d removes"
-        )
+        return f"{len(items)} windows, {active} active now · a adds · d removes"
 
     def action_add_window(self) -> None:
         server = self.nls_app.cursor_server_id()

@@ -297,7 +297,7 @@ async def test_scoped_console_never_shows_another_installer(
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, loaded(app))
         grid = grid_of(app)
-        assert {grid.model.get(s).installer_id for s in grid.model.all_ids()} == {"lux"}  # type: ignore[union-attr]
+        assert {r.installer_id for r in grid.model.rows()} == {"lux"}
         assert app.status.counts.servers == 10
         text = screen_text(app)
         assert "installer lux only" in text and "10 servers" in text
@@ -747,7 +747,7 @@ async def test_scoped_console_on_a_real_engine(service: Any, tmp_path: Path) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, loaded(app))
         grid = grid_of(app)
-        assert {grid.model.get(s).installer_id for s in grid.model.all_ids()} == {mine}  # type: ignore[union-attr]
+        assert {r.installer_id for r in grid.model.rows()} == {mine}
         service.fleet.set_fault(foreign[0].server_id, "port_closed")
         await service.run_cycle()
         await until(pilot, lambda: app.batches >= 1)

@@ -209,11 +209,8 @@ class NlsApp(App[int]):
         fleet = self.fleet_screen()
         if fleet is None or not fleet.is_mounted:
             return
-        model = fleet.grid.model
-        for sid in model.all_ids():
-            row = model.get(sid)
-            if row is not None:
-                yield sid, row.name, row.customer_name
+        for row in fleet.grid.model.rows():
+            yield row.server_id, row.name, row.customer_name
 
     def open_detail(self, server_id: str) -> None:
         self.push_screen(DetailScreen(server_id))

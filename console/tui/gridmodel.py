@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import insort
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import zip_longest
@@ -420,9 +420,11 @@ class GridModel:
     def visible_ids(self) -> list[str]:
         return list(self._order)
 
-    def all_ids(self) -> list[str]:
-        """Every server held, in id order, regardless of the filter (for filter pickers)."""
-        return list(self._by_id)
+    def rows(self) -> Iterator[ServerRow]:
+        """Every row held, in server id order, regardless of the filter (for filter pickers and
+        the palette's server search)."""
+        rows = self._rows
+        return (rows[sid] for sid in self._by_id)
 
     def set_filter(self, new: GridFilter) -> bool:
         """Apply a filter; returns whether it changed. Narrowing the text only scans the rows

@@ -113,10 +113,7 @@ class FleetScreen(NlsScreen):
     def action_pick_installer(self) -> None:
         seen: dict[str, str] = {}
         counts: dict[str, int] = {}
-        model = self.grid.model
-        for sid in model.all_ids():
-            row = model.get(sid)
-            assert row is not None
+        for row in self.grid.model.rows():
             seen.setdefault(row.installer_id, row.installer_name)
             counts[row.installer_id] = counts.get(row.installer_id, 0) + 1
         options = [(ALL, "All installers")] + [
@@ -130,11 +127,8 @@ class FleetScreen(NlsScreen):
 
     def action_pick_customer(self) -> None:
         seen: dict[str, str] = {}
-        model = self.grid.model
         installer = self.grid.filter.installer_id
-        for sid in model.all_ids():
-            row = model.get(sid)
-            assert row is not None
+        for row in self.grid.model.rows():
             if installer is None or row.installer_id == installer:
                 seen.setdefault(row.customer_id, f"{row.customer_name}  ({row.installer_name})")
         options = [(ALL, "All customers"), *sorted(seen.items(), key=lambda kv: kv[1].casefold())]

@@ -72,9 +72,6 @@ class ListScreen(NlsScreen):
         yield DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*self.COLUMNS)
-
     def on_screen_resume(self) -> None:
         self.load()
         self.query_one(DataTable).focus()
@@ -95,6 +92,9 @@ class ListScreen(NlsScreen):
 
     def on_list_screen_loaded(self, message: Loaded) -> None:
         table = self.query_one(DataTable)
-        table.clear()
+        # Columns too: DataTable keeps a column's earlier width (and cached lines drawn at it)
+        # across clear(), so a longer new value showed cut off until the next resize.
+        table.clear(columns=True)
+        table.add_columns(*self.COLUMNS)
         summary = self.show(table, message.items)
         self.query_one(f"#{self.SUMMARY_ID}", Static).update(summary)

@@ -22,10 +22,12 @@ class RowBuilder:
         config: Config,
         quiet_until: Callable[[str], datetime | None],
         maintenance: Callable[[str, datetime], MaintenanceWindow | None],
+        confirmed: Callable[[str], frozenset[tuple[str, str]]],
     ) -> None:
         self.config = config
         self._quiet_until = quiet_until
         self._maintenance = maintenance
+        self._confirmed = confirmed
         customers = {c.id: c for c in config.customers}
         installers = {i.id: i for i in config.installers}
         self._names: dict[str, tuple[str, str, str, str, str]] = {}
@@ -60,7 +62,7 @@ class RowBuilder:
             customer_name=customer_name,
             installer_id=installer_id,
             installer_name=installer_name,
-            status=_status(figures, failing, quiet, window),
+            status=_status(figures, failing, quiet, window, self._confirmed(server)),
             cameras_online=None
             if figures.get("cameras_unknown")
             else figures.get("cameras_online"),
@@ -80,23 +82,27 @@ def _status(
     failing: tuple[Failing, ...],
     quiet: datetime | None,
     window: MaintenanceWindow | None,
+    confirmed: frozenset[tuple[str, str]],
 ) -> Status:
+    """Down and problem mean confirmed (the alert threshold reached, as when the installer is
+    mailed); a failure below the threshold is pending, visible but not yet a problem."""
     if window is not None:
         return "maintenance"
     if quiet is not None:
         return "quiet"
     online = figures.get("online")
     if online == "fail":
-        return "down"
+        return "down" if ("server_online", "") in confirmed else "pending"
     if failing:
-        return "problem"
+        confirmed_failing = any((f.check, f.subject) in confirmed for f in failing)
+        return "problem" if confirmed_failing else "pending"
     if online is None or online == "unknown":
         return "unknown"
     return "up"
 
 
 def counts(rows: Iterable[ServerRow]) -> FleetCounts:
-    servers = up = problem = down = offline = 0
+    servers = up = problem = down = pending = offline = 0
     for row in rows:
         servers += 1
         if row.status == "up":
@@ -105,6 +111,15 @@ def counts(rows: Iterable[ServerRow]) -> FleetCounts:
             down += 1
         elif row.status == "problem":
             problem += 1
+        elif row.status == "pending":
+            pending += 1
         if row.cameras_total is not None and row.cameras_online is not None:
             offline += row.cameras_total - row.cameras_online
-    return FleetCounts(servers=servers, up=up, problem=problem, down=down, cameras_offline=offline)
+    return FleetCounts(
+        servers=servers,
+        up=up,
+        problem=problem,
+        down=down,
+        cameras_offline=offline,
+        pending=pending,
+    )

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from console.maintenance import MaintenanceWindow
 
-Status = Literal["up", "problem", "down", "quiet", "maintenance", "unknown"]
+Status = Literal["up", "pending", "problem", "down", "quiet", "maintenance", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,7 @@ class FleetCounts:
     problem: int = 0
     down: int = 0
     cameras_offline: int = 0
+    pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)

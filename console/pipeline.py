@@ -32,6 +32,7 @@ class AlertPipeline:
         self.states: dict[Key, AlertState] = {}
         self.windows: list[MaintenanceWindow] = []
         self.marks: dict[Key, Mark] = {}
+        self._confirmed: dict[str, set[tuple[str, str]]] = {}
         overrides = Overrides(config)
         self._customer_of: dict[str, str] = {}
         self._installer_of: dict[str, str] = {}
@@ -59,6 +60,21 @@ class AlertPipeline:
     def load(self, states: Iterable[AlertState], windows: Iterable[MaintenanceWindow]) -> None:
         self.states = {s.key: s for s in states}
         self.windows = [w for w in windows if w.removed_at is None]
+        self._confirmed = {}
+        for state in self.states.values():
+            self._note(state)
+
+    def confirmed(self, server: str) -> frozenset[tuple[str, str]]:
+        """(check, subject) of the server's failures that reached the alert threshold: what
+        turns the dashboard from pending to problem, together with the installer's mail."""
+        return frozenset(self._confirmed.get(server, ()))
+
+    def _note(self, state: AlertState) -> None:
+        item = (state.check_name, state.subject)
+        if state.status == "alerting":
+            self._confirmed.setdefault(state.server, set()).add(item)
+        elif state.server in self._confirmed:
+            self._confirmed[state.server].discard(item)
 
     def policy(self, server: str) -> ServerPolicy:
         return self._policies[server]
@@ -77,6 +93,7 @@ class AlertPipeline:
         """Adopt the states once the store holds them."""
         for state in outcome.result.states:
             self.states[state.key] = state
+            self._note(state)
         servers = {state.server for state in outcome.result.states}
         self.marks = {k: m for k, m in self.marks.items() if k[0] not in servers}
         self.marks.update(outcome.result.marks)

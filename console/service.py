@@ -62,7 +62,10 @@ class FleetService:
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
         self._builder = RowBuilder(
-            config, lambda s: self.alerts.policy(s).quiet_until, self.alerts.maintenance
+            config,
+            lambda s: self.alerts.policy(s).quiet_until,
+            self.alerts.maintenance,
+            self.alerts.confirmed,
         )
         self._subscribers: set[asyncio.Queue[tuple[ServerRow, ...] | None]] = set()
         self._batch_waiters: list[asyncio.Future[Batch]] = []

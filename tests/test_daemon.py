@@ -459,7 +459,7 @@ async def test_the_console_attached_to_a_running_daemon_shows_a_fault_as_it_happ
             await until(pilot, shows_the_fault, limit=30)
             await pilot.pause()
             text = screen_text(app)
-            assert "3/4" in text and "camera (1)" in text, text
+            assert "3/4" in text and "camera (3)" in text, text  # confirmed at the third check
             assert app.status.counts.cameras_offline == 1
     finally:
         await source.close()

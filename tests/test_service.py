@@ -101,11 +101,19 @@ async def test_live_updates_carry_the_batch_rows(
         await service.run_cycle(["crest-0002", "crest-0003"])
         rows = {r.server_id: r for r in await asyncio.wait_for(pending, 10)}
         assert set(rows) == {"crest-0002", "crest-0003"}
-        assert rows["crest-0002"].status == "problem"
+        assert rows["crest-0002"].status == "pending", "one failed check is not yet a problem"
         assert rows["crest-0002"].cameras_online == 4
         assert rows["crest-0002"].failing[0].check == "camera"
-        assert rows["crest-0003"].status == "down"
+        assert rows["crest-0003"].status == "pending"
         assert rows["crest-0003"].cameras_online is None
+        for _ in range(2):
+            clock.advance()
+            await service.run_cycle(["crest-0002", "crest-0003"])
+        rows = {r.server_id: r for r in (await view.snapshot()).rows}
+        assert rows["crest-0002"].status == "problem", "the third failed check confirms it"
+        assert rows["crest-0003"].status == "down"
+        counts = (await view.snapshot()).counts
+        assert (counts.problem, counts.down, counts.pending) == (1, 1, 0)
         await view.close()
     finally:
         await service.stop()

@@ -238,7 +238,7 @@ async def test_status_filters(tmp_path: Path) -> None:
 
         await pilot.press("f")
         assert statuses() == {"problem", "down"}
-        assert "status=down,problem" in screen_text(app)
+        assert "filter: problems" in screen_text(app)
         await pilot.press("f")
         assert statuses() == {"quiet"}
         await pilot.press("f")
@@ -556,7 +556,7 @@ async def test_palette_runs_actions_and_goes_to_a_server(tmp_path: Path) -> None
         await until(pilot, lambda: "problems only" in screen_text(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, FleetScreen))
-        assert grid_of(app).filter.statuses == frozenset({"problem", "down"})
+        assert grid_of(app).filter.statuses == frozenset({"pending", "problem", "down"})
         await pilot.press("ctrl+p", *"go to server crest-0013")
         await until(pilot, lambda: "CREST-0013" in screen_text(app))
         await pilot.press("enter")

@@ -100,6 +100,7 @@ class FleetGrid(ScrollView, can_focus=True):
         "fleetgrid--muted",
         "fleetgrid--warning",
         "fleetgrid--up",
+        "fleetgrid--pending",
         "fleetgrid--problem",
         "fleetgrid--down",
         "fleetgrid--quiet",
@@ -129,6 +130,7 @@ class FleetGrid(ScrollView, can_focus=True):
         & > .fleetgrid--muted { color: $text-muted; }
         & > .fleetgrid--warning { color: $text-warning; }
         & > .fleetgrid--up { color: $text-success; }
+        & > .fleetgrid--pending { color: $text-warning; }
         & > .fleetgrid--problem { color: $text-warning; text-style: bold; }
         & > .fleetgrid--down { color: $text-error; text-style: bold; }
         & > .fleetgrid--quiet { color: $text-muted; }
@@ -137,6 +139,7 @@ class FleetGrid(ScrollView, can_focus=True):
         &:light > .fleetgrid--header-sorted { color: $foreground; }
         &:light > .fleetgrid--warning { color: auto 90%; background: $warning 35%; }
         &:light > .fleetgrid--problem { color: auto 90%; background: $warning 35%; }
+        &:light > .fleetgrid--pending { color: auto 90%; background: $warning 15%; }
         &:light > .fleetgrid--up { color: $success-darken-3; }
     }
     """
@@ -465,7 +468,15 @@ class FleetGrid(ScrollView, can_focus=True):
             warning=part("fleetgrid--warning"),
             status={
                 status: part(f"fleetgrid--{status}")
-                for status in ("up", "problem", "down", "quiet", "maintenance", "unknown")
+                for status in (
+                    "up",
+                    "pending",
+                    "problem",
+                    "down",
+                    "quiet",
+                    "maintenance",
+                    "unknown",
+                )
             },
         )
         self._palette_key = key

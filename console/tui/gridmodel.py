@@ -19,20 +19,22 @@ from console.fleetview import FleetCounts, ServerRow, Status
 SEVERITY: dict[str, int] = {
     "down": 0,
     "problem": 1,
-    "unknown": 2,
-    "maintenance": 3,
-    "quiet": 4,
-    "up": 5,
+    "pending": 2,
+    "unknown": 3,
+    "maintenance": 4,
+    "quiet": 5,
+    "up": 6,
 }
 STATUS_LABEL: dict[str, str] = {
     "up": "● UP",
+    "pending": "◔ PEND",
     "problem": "▲ PROB",
     "down": "✖ DOWN",
     "quiet": "◌ QUIET",
     "maintenance": "⚒ MAINT",
     "unknown": "? UNKN",
 }
-PROBLEM_STATUSES: frozenset[Status] = frozenset({"problem", "down"})
+PROBLEM_STATUSES: frozenset[Status] = frozenset({"pending", "problem", "down"})
 QUIET_STATUSES: frozenset[Status] = frozenset({"quiet", "maintenance"})
 MISSING = "—"
 TIMES = "\u00d7"
@@ -61,13 +63,15 @@ class GridFilter:
         )
 
     def describe(self) -> str:
-        """Short text for a header, e.g. ``installer=i1 status=down,problem "cam"``."""
+        """Short text for a header, e.g. ``installer=i1 problems "cam"``."""
         parts = []
         if self.installer_id is not None:
             parts.append(f"installer={self.installer_id}")
         if self.customer_id is not None:
             parts.append(f"customer={self.customer_id}")
-        if self.statuses is not None:
+        if self.statuses == PROBLEM_STATUSES:
+            parts.append("problems")
+        elif self.statuses is not None:
             names = sorted(self.statuses, key=lambda s: SEVERITY.get(s, 99))
             parts.append("status=" + ",".join(names))
         if self.needle:
@@ -396,6 +400,7 @@ class GridModel:
             up=by.get("up", 0),
             problem=by.get("problem", 0),
             down=by.get("down", 0),
+            pending=by.get("pending", 0),
             cameras_offline=self._cameras_offline,
         )
 

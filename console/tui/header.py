@@ -51,6 +51,9 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
     up = STATUS_LABEL["up"].split()[0]
     problem = STATUS_LABEL["problem"].split()[0]
     down = STATUS_LABEL["down"].split()[0]
+    symbol = STATUS_LABEL["pending"].split()[0]
+    # Failures not yet confirmed (below the alert threshold); shown only while there are some.
+    pending = ((f"{symbol} {c.pending} pending", "$text-warning"), "  ") if c.pending else ()
     first = Content.assemble(
         (" nls ", "bold reverse"),
         " ",
@@ -58,6 +61,7 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
         " │ ",
         (f"{up} {c.up} up", "$text-success"),
         "  ",
+        *pending,
         (f"{problem} {c.problem} problem", "$text-warning bold" if c.problem else ""),
         "  ",
         (f"{down} {c.down} down", "$text-error bold" if c.down else ""),

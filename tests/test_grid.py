@@ -443,3 +443,16 @@ async def test_theme_change_rebuilds_styles() -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 30)])
 def test_snapshot(snap_compare, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(GridApp(make_rows(40)), terminal_size=size)
+
+
+def test_pending_rows_count_apart_sort_after_problems_and_match_problems_only() -> None:
+    pending = dataclasses.replace(
+        make_row(0), status="pending", failing=(Failing("camera", "cam1", 1, "no frames"),)
+    )
+    rows = [pending, make_row(2), make_row(1)]  # pending, problem, up
+    model = GridModel(rows, sort_key="status")
+    assert [model.get(i).status for i in model.visible_ids()] == ["problem", "pending", "up"]  # type: ignore[union-attr]
+    assert model.counts.pending == 1 and model.counts.problem == 1
+    model.set_filter(GridFilter(statuses=PROBLEM_STATUSES))
+    assert set(model.visible_ids()) == {pending.server_id, make_row(2).server_id}
+    assert GridFilter(statuses=PROBLEM_STATUSES).describe() == "problems"

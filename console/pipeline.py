@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.alerting import AlertState, CycleResult, Mark, ServerPolicy, evaluate, quiet_until
+from console.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
 from console.config import Config, Customer, Installer, Overrides, Server
 from console.maintenance import MaintenanceWindow, active_window
 from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
@@ -31,7 +31,6 @@ class AlertPipeline:
         self.config = config
         self.states: dict[Key, AlertState] = {}
         self.windows: list[MaintenanceWindow] = []
-        self.marks: dict[Key, Mark] = {}
         self._confirmed: dict[str, set[tuple[str, str]]] = {}
         overrides = Overrides(config)
         self._customer_of: dict[str, str] = {}
@@ -94,9 +93,6 @@ class AlertPipeline:
         for state in outcome.result.states:
             self.states[state.key] = state
             self._note(state)
-        servers = {state.server for state in outcome.result.states}
-        self.marks = {k: m for k, m in self.marks.items() if k[0] not in servers}
-        self.marks.update(outcome.result.marks)
 
     def pending_servers(self) -> set[str]:
         """Servers with a failure awaiting confirmation (for an optional faster retry)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from console.config import Config
+from console.config import Config, Overrides
 from console.fleetview import Failing, FleetCounts, ServerRow, Status
 from console.maintenance import MaintenanceWindow
 
@@ -28,16 +28,11 @@ class RowBuilder:
         self._quiet_until = quiet_until
         self._maintenance = maintenance
         self._confirmed = confirmed
-        customers = {c.id: c for c in config.customers}
-        installers = {i.id: i for i in config.installers}
+        overrides = Overrides(config)
         self._names: dict[str, tuple[str, str, str, str, str]] = {}
         for s in config.servers:
-            c = customers[s.customer]
-            i = installers[c.installer]
+            c, i = overrides.owners(s)
             self._names[s.id] = (s.name or s.id, c.id, c.name, i.id, i.name)
-
-    def empty(self, server: str, now: datetime) -> ServerRow:
-        return self.build(server, None, None, now)
 
     def build(
         self,

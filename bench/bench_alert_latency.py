@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from console.remote import RemoteSource  # noqa: E402
+from console.daemon.remote import RemoteSource  # noqa: E402
 from probes.simulator.control import send_control  # noqa: E402
 from tests.smtp import Inbox, SmtpServer  # noqa: E402
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from console.config import load_config
-from console.engine import Engine
-from console.storeworker import StoreWorker
+from console.monitor.engine import Engine
+from console.store.worker import StoreWorker
 
 
 def cpu_seconds() -> float:

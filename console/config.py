@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from console.mailer import SmtpSettings
+from console.mail.mailer import SmtpSettings
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

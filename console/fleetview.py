@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from console.maintenance import MaintenanceWindow
+from console.monitor.maintenance import MaintenanceWindow
 
 Status = Literal["up", "pending", "problem", "down", "quiet", "maintenance", "unknown"]
 

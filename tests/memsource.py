@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from console.fleetrows import counts
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -25,7 +24,8 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.maintenance import MaintenanceWindow
+from console.monitor.fleetrows import counts
+from console.monitor.maintenance import MaintenanceWindow
 
 _CLOSED = object()
 

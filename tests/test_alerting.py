@@ -14,7 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.alerting import (
+from console.mail.notify import (
+    NotifySettings,
+    ServerFacts,
+    build_notifications,
+    notification_key,
+    templates,
+)
+from console.monitor.alerting import (
     Alert,
     AlertState,
     CycleResult,
@@ -26,14 +33,7 @@ from console.alerting import (
     quiet_until,
     wants_retry,
 )
-from console.maintenance import MaintenanceWindow
-from console.notify import (
-    NotifySettings,
-    ServerFacts,
-    build_notifications,
-    notification_key,
-    templates,
-)
+from console.monitor.maintenance import MaintenanceWindow
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -482,9 +482,9 @@ def test_every_language_defines_the_same_templates() -> None:
 
 
 def test_headless_modules_never_import_textual() -> None:
-    modules = "alerting, notify, mailer, outbox, maintenance"
+    modules = "monitor.alerting, mail.notify, mail.mailer, mail.outbox, monitor.maintenance"
     code = (
-        f"import sys; from console import {modules}; "
+        f"import sys; import {', '.join('console.' + m for m in modules.split(', '))}; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'jinja2')); "
         "assert not bad, bad"
     )

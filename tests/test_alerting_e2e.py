@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from console.config import load_config
-from console.maintenance import MaintenanceWindow
-from console.service import FleetService
+from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.service import FleetService
 from console.simconfig import write_sim_config
-from console.store import Store
+from console.store.database import Store
 from probes.simulator.fleet import Fleet, build_fleet
 from tests.smtp import Received, SmtpServer
 

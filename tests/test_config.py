@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from console.config import ConfigError, Overrides, load_config
-from console.engine import limits_for
+from console.monitor.engine import limits_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = """

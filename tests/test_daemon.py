@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from console.remote import RemoteSource
+from console.daemon.remote import RemoteSource
 from console.simconfig import write_sim_config
 from probes.simulator.fleet import Fleet, build_fleet
 from tests.smtp import SmtpServer
@@ -173,8 +173,8 @@ async def site() -> AsyncIterator[Callable[..., Any]]:
 
 def test_the_daemon_path_never_imports_textual() -> None:
     code = (
-        "import sys; import console.cli, console.daemon, console.service, console.api, "
-        "console.remote, console.runtime; "
+        "import sys; import console.cli, console.daemon.process, console.monitor.service, "
+        "console.daemon.api, console.daemon.remote, console.daemon.runtime; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual'); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
@@ -316,7 +316,7 @@ async def test_sigkill_mid_cycle_then_restart_resumes_counts_without_duplicates(
 
 
 async def test_a_database_held_by_another_process_refuses_the_daemon(site: Any) -> None:
-    from console.store import Store
+    from console.store.database import Store
 
     s: Site = await site()
     with Store(s.database):  # e.g. an embedded console
@@ -352,7 +352,7 @@ def test_log_lines_are_logfmt_and_quote_what_needs_it() -> None:
     import io
     import logging
 
-    from console.runtime import LogfmtFormatter, event
+    from console.daemon.runtime import LogfmtFormatter, event
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

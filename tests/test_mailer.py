@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from console.mailer import Mailer, MailError, SmtpSettings
-from console.notify import Notification
+from console.mail.mailer import Mailer, MailError, SmtpSettings
+from console.mail.notify import Notification
 from tests.smtp import SmtpServer, self_signed
 
 PASSWORD = "s3cr3t-Pa55/wörd"

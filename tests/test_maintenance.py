@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 
-from console.maintenance import (
+from console.monitor.maintenance import (
     DuckMaintenanceStore,
     MaintenanceError,
     MaintenanceWindow,

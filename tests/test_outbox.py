@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from console.alerting import AlertState, Sample, evaluate
-from console.mailer import Mailer, SmtpSettings
-from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
-from console.outbox import Backoff, DuckOutboxStore, OutboxWorker
-from console.store import Store
+from console.mail.mailer import Mailer, SmtpSettings
+from console.mail.notify import Notification, NotifySettings, ServerFacts, build_notifications
+from console.mail.outbox import Backoff, DuckOutboxStore, OutboxWorker
+from console.monitor.alerting import AlertState, Sample, evaluate
+from console.store.database import Store
 from tests.smtp import SmtpServer
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

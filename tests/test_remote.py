@@ -21,7 +21,16 @@ from typing import Any, Literal
 import pyarrow as pa
 import pytest
 
-from console.api import ApiServer
+from console.daemon.api import ApiServer
+from console.daemon.remote import RemoteSource, find_daemon
+from console.daemon.runtime import (
+    AlreadyRunning,
+    InstanceLock,
+    bind_path,
+    candidate_sockets,
+    publish_pointer,
+)
+from console.daemon.wire import DaemonUnavailable, Header, frame, raw
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -34,17 +43,8 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.maintenance import MaintenanceError, MaintenanceWindow
-from console.remote import RemoteSource, find_daemon
-from console.runtime import (
-    AlreadyRunning,
-    InstanceLock,
-    bind_path,
-    candidate_sockets,
-    publish_pointer,
-)
-from console.store import ReadOnlyError, StoreError
-from console.wire import DaemonUnavailable, Header, frame, raw
+from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
+from console.store.database import ReadOnlyError, StoreError
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

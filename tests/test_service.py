@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from console.config import load_config
-from console.engine import utcnow
 from console.fleetview import AccessDenied
-from console.maintenance import MaintenanceWindow
-from console.service import FleetService, phase
+from console.monitor.engine import utcnow
+from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.service import FleetService, phase
 from console.simconfig import write_sim_config
-from console.store import ReadOnlyError, Store
+from console.store.database import ReadOnlyError, Store
 from probes.simulator.fleet import Fleet, build_fleet
 from probes.simulator.hosts import add_host_protocols
 from tests.smtp import SmtpServer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console.sample import Sample
-from console.store import ReadOnlyError, Store, StoreLockedError
+from console.monitor.sample import Sample
+from console.store.database import ReadOnlyError, Store, StoreLockedError
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

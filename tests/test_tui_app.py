@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Sparkline, Static, TextArea
 
 from console.fleetview import Failing, MailRow, ServerRow
-from console.maintenance import MaintenanceWindow
+from console.monitor.maintenance import MaintenanceWindow
 from console.tui.app import NlsApp
 from console.tui.grid import FleetGrid
 from console.tui.screens.detail import DetailScreen
@@ -673,7 +673,7 @@ async def service(tmp_path: Path) -> Any:
     """A real FleetService (no schedule: the test drives cycles) over a simulated fleet with
     HTTP, SSH and RDP, a real DuckDB file; stopped at teardown."""
     from console.config import load_config
-    from console.service import FleetService
+    from console.monitor.service import FleetService
     from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
     from probes.simulator.hosts import add_host_protocols

@@ -44,7 +44,7 @@ async def console_main(
         finally:
             with contextlib.suppress(Exception):
                 await source.close()
-    from console.service import FleetService
+    from console.monitor.service import FleetService
 
     service = FleetService(config)
     await service.start()

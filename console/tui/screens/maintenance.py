@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from console.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
+from console.monitor.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
 from console.tui.bindings import Context, bindings_for
 from console.tui.screens.base import ListScreen, NlsModal
 

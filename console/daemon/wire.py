@@ -38,8 +38,8 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.maintenance import MaintenanceError, MaintenanceWindow
-from console.store import ReadOnlyError, StoreError, StoreLockedError
+from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
+from console.store.database import ReadOnlyError, StoreError, StoreLockedError
 
 VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024

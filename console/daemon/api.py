@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.fleetview import FleetSource
-from console.runtime import AlreadyRunning, answers, event
-from console.wire import (
+from console.daemon.runtime import AlreadyRunning, answers, event
+from console.daemon.wire import (
     METHODS,
     SUBSCRIBE,
     VERSION,
@@ -36,6 +35,7 @@ from console.wire import (
     raw,
     read_frame,
 )
+from console.fleetview import FleetSource
 
 log = logging.getLogger("nls.api")
 ViewFactory = Callable[[str | None], FleetSource]

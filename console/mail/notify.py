@@ -21,7 +21,7 @@ from string import Template
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from console.alerting import Alert, Event, Recovery, StillFailing
+from console.monitor.alerting import Alert, Event, Recovery, StillFailing
 
 Kind = Literal["alert", "recovery"]
 LANGUAGES = ("en", "fr", "nl")
@@ -153,7 +153,7 @@ def templates(language: str) -> Mapping[str, Mapping[str, str]]:
     code = (language or "en").split("-")[0].split("_")[0].lower()
     if code not in LANGUAGES:
         code = "en"
-    text = resources.files("console").joinpath("templates", f"{code}.toml").read_text("utf-8")
+    text = resources.files("console.mail").joinpath("templates", f"{code}.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from console.maintenance import MaintenanceWindow
-from console.sample import Key, Sample
+from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.sample import Key, Sample
 
 AlertStatus = Literal["ok", "pending", "alerting"]
 Suppression = Literal["quiet", "maintenance", "server_down"]

@@ -1,5 +1,6 @@
 """Alerting glue: per-server policies, mail directory and maintenance windows from the config,
-around the pure state machine (`console.alerting`) and mail rendering (`console.notify`).
+around the pure state machine (`console.monitor.alerting`) and mail rendering
+(`console.mail.notify`).
 
 The pipeline keeps the alert states in memory and only adopts a cycle's new states once the
 store has committed them, so a crash between probe and commit replays from the stored states.
@@ -11,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
 from console.config import Config, Customer, Installer, Overrides, Server
-from console.maintenance import MaintenanceWindow, active_window
-from console.notify import Notification, NotifySettings, ServerFacts, build_notifications
-from console.sample import Key, Sample
+from console.mail.notify import Notification, NotifySettings, ServerFacts, build_notifications
+from console.monitor.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
+from console.monitor.maintenance import MaintenanceWindow, active_window
+from console.monitor.sample import Key, Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
-from console.mailer import MailError
-from console.notify import Notification
+from console.mail.mailer import MailError
+from console.mail.notify import Notification
 
 log = logging.getLogger(__name__)
 

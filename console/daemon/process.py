@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.api import ApiServer
 from console.config import Config
-from console.engine import Batch
-from console.runtime import InstanceLock, bind_path, event, publish_pointer
+from console.daemon.api import ApiServer
+from console.daemon.runtime import InstanceLock, bind_path, event, publish_pointer
+from console.monitor.engine import Batch
 
 log = logging.getLogger("nls.daemon")
 
@@ -60,7 +60,7 @@ class Daemon:
             self.lock.release()
 
     async def _run(self) -> int:
-        from console.service import FleetService
+        from console.monitor.service import FleetService
 
         loop = asyncio.get_running_loop()
         self._install_signals(loop)

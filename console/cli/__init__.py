@@ -25,8 +25,8 @@ import click
 from console import __version__
 from console.config import Config, ConfigError, load_config
 from console.fleetview import AccessDenied as AccessDeniedError
-from console.sample import Sample
-from console.store import Store, StoreError
+from console.monitor.sample import Sample
+from console.store.database import Store, StoreError
 
 # Exit status of every command: 0 ok; the others below (ConfigError and StoreError carry theirs).
 EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
@@ -43,9 +43,9 @@ def _fail(message: str, code: int) -> NoReturn:
 def _guard(fn: Callable[[], Any]) -> Any:
     """Known failures become one line and an exit code; the daemon's errors arrive as the same
     exceptions as local ones, so each command handles both paths alike."""
-    from console.maintenance import MaintenanceError
-    from console.runtime import AlreadyRunning
-    from console.wire import DaemonUnavailable, RemoteError
+    from console.daemon.runtime import AlreadyRunning
+    from console.daemon.wire import DaemonUnavailable, RemoteError
+    from console.monitor.maintenance import MaintenanceError
 
     try:
         return fn()
@@ -75,7 +75,7 @@ class Context:
 
     def daemon(self, config: Config) -> Path | None:
         """The socket of a daemon running for this database, if there is one."""
-        from console.remote import find_daemon
+        from console.daemon.remote import find_daemon
 
         return find_daemon(config.database_path, self.socket)
 
@@ -89,7 +89,7 @@ class Context:
             return _guard(local)
 
         async def attached() -> T:
-            from console.remote import RemoteSource
+            from console.daemon.remote import RemoteSource
 
             async with RemoteSource(path) as source:
                 return await remote(source)
@@ -175,8 +175,8 @@ def main(
 
 
 def _daemon(config: Config, socket_path: Path | None, log_level: str) -> int:
-    from console.daemon import Daemon
-    from console.runtime import setup_logging
+    from console.daemon.process import Daemon
+    from console.daemon.runtime import setup_logging
 
     setup_logging(log_level)
     _resolve_secrets(config)
@@ -195,7 +195,7 @@ def _console(obj: Context, config: Config, installer: str | None) -> int:
     path = obj.daemon(config)
     if path is None:
         return _guard(lambda: launch.run_console(config, installer=installer))
-    from console.remote import RemoteSource
+    from console.daemon.remote import RemoteSource
 
     source = RemoteSource(path, installer=installer)
     return _guard(lambda: launch.run_console(config, installer=installer, source=source))
@@ -212,7 +212,7 @@ def _launch() -> Any:
 
 def _resolve_secrets(config: Config) -> None:
     """Read every server's secrets now, so that a missing one fails before anything starts."""
-    from console.engine import resolve_targets
+    from console.monitor.engine import resolve_targets
 
     _guard(lambda: resolve_targets(config))
 
@@ -299,8 +299,8 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
 
 
 async def _check(config: Config, server_ids: list[str] | None) -> list[Sample]:
-    from console.engine import Engine
-    from console.storeworker import StoreWorker
+    from console.monitor.engine import Engine
+    from console.store.worker import StoreWorker
 
     async with StoreWorker(config.database_path) as store, Engine(config, store) as engine:
         batch = await engine.run_cycle(server_ids)
@@ -516,7 +516,7 @@ def maintenance_add(obj: Context, **options: Any) -> None:
 
 
 def _window(config: Config, **o: Any) -> Any:
-    from console.maintenance import MaintenanceError, MaintenanceWindow
+    from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
 
     scopes = [(k, o[k]) for k in ("server", "customer", "installer") if o[k]]
     if len(scopes) != 1:
@@ -560,7 +560,7 @@ def _when(text: str | None, zone: str, option: str) -> datetime | None:
     """ISO time; without an offset it is wall-clock time in `zone`."""
     from zoneinfo import ZoneInfo
 
-    from console.maintenance import MaintenanceError
+    from console.monitor.maintenance import MaintenanceError
 
     if text is None:
         return None
@@ -586,7 +586,7 @@ def _user() -> str:
 
 def _local_maintenance(config: Config, fn: Callable[[Any], T], *, read_only: bool = False) -> T:
     """Run on the database directly; only possible while no other process holds it."""
-    from console.maintenance import DuckMaintenanceStore
+    from console.monitor.maintenance import DuckMaintenanceStore
 
     with Store(config.database_path, read_only=read_only) as store:
         return fn(DuckMaintenanceStore(store.con))
@@ -713,7 +713,7 @@ def mail_list(obj: Context, limit: int, status: str | None) -> None:
 
 def _local_outbox(config: Config, limit: int) -> list[Any]:
     from console.fleetview import MailRow
-    from console.outbox import DuckOutboxStore
+    from console.mail.outbox import DuckOutboxStore
 
     with Store(config.database_path, read_only=True) as store:
         found = DuckOutboxStore(store.con).recent(limit)

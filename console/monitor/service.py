@@ -23,8 +23,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
 from console.config import Config
-from console.engine import Batch, Clock, Engine, utcnow
-from console.fleetrows import RowBuilder, counts
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -35,10 +33,12 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
-from console.pipeline import AlertPipeline
-from console.store import Store
-from console.storeworker import StoreWorker
+from console.monitor.engine import Batch, Clock, Engine, utcnow
+from console.monitor.fleetrows import RowBuilder, counts
+from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
+from console.monitor.pipeline import AlertPipeline
+from console.store.database import Store
+from console.store.worker import StoreWorker
 
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
@@ -237,8 +237,8 @@ class FleetService:
     # -- outbox -----------------------------------------------------------------------------
 
     async def _start_outbox(self) -> None:
-        from console.mailer import Mailer
-        from console.outbox import DuckOutboxStore, OutboxWorker
+        from console.mail.mailer import Mailer
+        from console.mail.outbox import DuckOutboxStore, OutboxWorker
 
         assert self.config.smtp is not None
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))

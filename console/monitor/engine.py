@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from console.checks import Limits, ServerProbe, evaluate
 from console.config import Config, Overrides, Server, SshSettings
-from console.sample import Sample
-from console.store import Store, api_url
-from console.storeworker import StoreWorker
+from console.monitor.checks import Limits, ServerProbe, evaluate
+from console.monitor.sample import Sample
+from console.store.database import Store, api_url
+from console.store.worker import StoreWorker
 from probes.eocortex import probe_eocortex
 from probes.rdp import RdpResult, probe_rdp
 from probes.ssh import HostResult, SshPool, SshTarget, probe_host

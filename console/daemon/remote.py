@@ -20,16 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from console import __version__
-from console.fleetview import (
-    FleetSnapshot,
-    MailRow,
-    ServerDetail,
-    ServerRow,
-    SourceInfo,
-)
-from console.maintenance import MaintenanceWindow
-from console.runtime import answers, candidate_sockets
-from console.wire import (
+from console.daemon.runtime import answers, candidate_sockets
+from console.daemon.wire import (
     METHODS,
     ROWS,
     SUBSCRIBE,
@@ -44,6 +36,14 @@ from console.wire import (
     read_frame,
     rebuild,
 )
+from console.fleetview import (
+    FleetSnapshot,
+    MailRow,
+    ServerDetail,
+    ServerRow,
+    SourceInfo,
+)
+from console.monitor.maintenance import MaintenanceWindow
 
 CONNECT_TIMEOUT = 5.0
 _END = object()

@@ -13,7 +13,7 @@ from typing import Any
 
 from console.config import Config, Overrides
 from console.fleetview import Failing, FleetCounts, ServerRow, Status
-from console.maintenance import MaintenanceWindow
+from console.monitor.maintenance import MaintenanceWindow
 
 
 class RowBuilder:

@@ -22,7 +22,7 @@ from typing import Literal
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from console.notify import Notification
+from console.mail.notify import Notification
 
 log = logging.getLogger(__name__)
 

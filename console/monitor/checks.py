@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from console.sample import Sample
+from console.monitor.sample import Sample
 from probes.eocortex import EocortexResult
 
 SERVER_ONLINE = "server_online"

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from console.store import Store
+from console.store.database import Store
 
 T = TypeVar("T")
 

@@ -17,9 +17,9 @@ import duckdb
 import pyarrow as pa
 
 import sql
-from console.alerting import AlertState
-from console.notify import Notification
-from console.sample import Sample
+from console.mail.notify import Notification
+from console.monitor.alerting import AlertState
+from console.monitor.sample import Sample
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -85,7 +85,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
 class Store:
     """Schema, inventory sync, batch writes and read-only queries on one DuckDB connection.
 
-    Not thread-safe by itself: the engine gives it one thread (see `console.storeworker`).
+    Not thread-safe by itself: the engine gives it one thread (see `console.store.worker`).
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:

@@ -1,0 +1,1 @@
+"""Probing, checks, alert decisions and the fleet service: the engine behind every view."""

@@ -1,0 +1,1 @@
+"""The DuckDB store and the one thread that uses its connection."""

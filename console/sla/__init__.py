@@ -1,0 +1,1 @@
+"""SLA policies as configuration data: calendars, timer targets and availability terms."""

@@ -27,18 +27,14 @@ from pydantic import (
     model_validator,
 )
 
+from console.directory import Directory
+from console.errors import ConfigError, NotFound
 from console.mail.mailer import SmtpSettings
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for the person who has to fix it."""
-
-    exit_code = 2
 
 
 def _duration(value: Any) -> Any:
@@ -249,65 +245,28 @@ class Config(Strict):
                 )
         return self
 
-    def installer(self, installer_id: str) -> Installer:
-        """One installer by id (a scan: for a few lookups; `Overrides` indexes for many)."""
-        return _by_id(self.installers, installer_id)
-
-    def customer(self, customer_id: str) -> Customer:
-        return _by_id(self.customers, customer_id)
-
     @property
     def database_path(self) -> Path:
         return _relative(self.source, self.database.path)
 
     def scoped(self, installer_id: str) -> Config:
         """The same config holding only one installer's customers and servers."""
-        ids = [i.id for i in self.installers]
-        if installer_id not in ids:
-            raise ConfigError(f"{self.source}: no installer {installer_id!r}; known: {_some(ids)}")
-        customers = [c for c in self.customers if c.installer == installer_id]
-        ids = {c.id for c in customers}
+        directory = Directory(self)
+        try:
+            installer = directory.installer(installer_id)
+        except NotFound as exc:
+            raise ConfigError(str(exc)) from None
         return self.model_copy(
             update={
-                "installers": [self.installer(installer_id)],
-                "customers": customers,
-                "servers": [s for s in self.servers if s.customer in ids],
+                "installers": [installer],
+                "customers": directory.customers_of(installer_id),
+                "servers": directory.servers_of(installer_id),
             }
         )
 
 
-def _by_id(items: list[Any], wanted: str) -> Any:
-    for item in items:
-        if item.id == wanted:
-            return item
-    raise KeyError(wanted)
-
-
-class Overrides:
-    """Indexes over one config for per-server lookups: who owns a server, which zone it is in,
-    and which override of a setting applies (server, then customer, then installer, then
-    [monitor]). Built once, so a 10,000-server fleet costs dictionary lookups, not scans."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.customers = {c.id: c for c in config.customers}
-        self.installers = {i.id: i for i in config.installers}
-
-    def owners(self, server: Server) -> tuple[Customer, Installer]:
-        customer = self.customers[server.customer]
-        return customer, self.installers[customer.installer]
-
-    def timezone(self, server: Server) -> str:
-        customer, installer = self.owners(server)
-        return customer.timezone or installer.timezone
-
-    def setting(self, server: Server, name: str) -> Any:
-        """The most specific value of an overridable setting (see `Thresholds`)."""
-        for level in (server, *self.owners(server)):
-            value = getattr(level, name)
-            if value is not None:
-                return value
-        return getattr(self.config.monitor, name)
+Overrides = Directory
+"""The directory's former name, kept for callers not yet renamed."""
 
 
 class _RefError(ValueError):

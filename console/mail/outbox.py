@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
+from console.clock import utcnow
 from console.mail.mailer import MailError
 from console.mail.notify import Notification
 
@@ -116,10 +117,6 @@ class Report:
     sent: tuple[str, ...] = ()
     retrying: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxWorker:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from console.monitor.sample import Sample
+from console.units import format_rate
 from probes.eocortex import EocortexResult
 
 SERVER_ONLINE = "server_online"
@@ -184,18 +185,11 @@ def _host(probe: ServerProbe, limits: Limits) -> list[Sample]:
             probe,
             DISK,
             "fail",
-            f"no disk activity: {human_rate(rate)} written {cause}; recording has stopped",
+            f"no disk activity: {format_rate(rate)} written {cause}; recording has stopped",
             value=rate,
         )
     else:
         disk_sample = _sample(
-            probe, DISK, "ok", f"disk writing {human_rate(rate)} {window}", value=rate
+            probe, DISK, "ok", f"disk writing {format_rate(rate)} {window}", value=rate
         )
     return [cpu_sample, disk_sample]
-
-
-def human_rate(bps: float) -> str:
-    for unit, size in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
-        if bps >= size:
-            return f"{bps / size:.1f} {unit}"
-    return f"{bps:.0f} B/s"

@@ -49,4 +49,4 @@ def config_warnings(config: Config, targets: Mapping[str, ServerTarget]) -> list
 
 
 def _of(n: int, total: int) -> str:
-    return f"all {total} servers" if n == total else f"{n} of {total} servers"
+    return "every server" if n == total else f"{n} of {total} servers"

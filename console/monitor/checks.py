@@ -114,7 +114,8 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
             _sample(
                 probe, CAMERA, "unknown", f"{name}: not checked ({why})", subject=camera, label=name
             )
-            for camera, name in known
+            # by name: the same order whether this process saw the cameras or read them back
+            for camera, name in sorted(known, key=lambda c: (c[1], c[0]))
         ]
     samples = []
     for cam in eoc.cameras:

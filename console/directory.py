@@ -7,14 +7,15 @@ an installer-scoped console, the daemon and the CLI cannot draw the boundary dif
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from console.errors import NotFound
 
 if TYPE_CHECKING:
     from console.config import Config, Customer, Installer, Server
 
+T = TypeVar("T")
 ScopeKind = Literal["server", "customer", "installer"]
 SCOPE_KINDS: tuple[ScopeKind, ...] = ("server", "customer", "installer")
 
@@ -34,24 +35,21 @@ class Directory:
     # -- lookups ----------------------------------------------------------------------------
 
     def server(self, server_id: str) -> Server:
-        return self._get("server", server_id)
+        return self._find(self.servers, "server", server_id)
 
     def customer(self, customer_id: str) -> Customer:
-        return self._get("customer", customer_id)
+        return self._find(self.customers, "customer", customer_id)
 
     def installer(self, installer_id: str) -> Installer:
-        return self._get("installer", installer_id)
+        return self._find(self.installers, "installer", installer_id)
 
     def require(self, kind: ScopeKind, scope_id: str) -> None:
         """Raise NotFound naming the configuration when `kind scope_id` does not exist."""
-        self._get(kind, scope_id)
+        {"server": self.server, "customer": self.customer, "installer": self.installer}[kind](
+            scope_id
+        )
 
-    def _get(self, kind: ScopeKind, key: str) -> Any:
-        table: dict[str, Any] = {
-            "server": self.servers,
-            "customer": self.customers,
-            "installer": self.installers,
-        }[kind]
+    def _find(self, table: Mapping[str, T], kind: str, key: str) -> T:
         found = table.get(key)
         if found is None:
             raise NotFound(f"no {kind} {key!r} in {self.config.source}; known: {_some(table)}")

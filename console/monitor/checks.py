@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from console.monitor.sample import Sample
+from console.monitor.sample import Sample, SampleState
 from console.units import format_rate
 from probes.eocortex import EocortexResult
+
+if TYPE_CHECKING:
+    from probes.rdp import RdpResult
+    from probes.ssh import HostResult
 
 SERVER_ONLINE = "server_online"
 CAMERA = "camera"
@@ -38,8 +42,8 @@ class ServerProbe:
     server: str
     ts: datetime
     eocortex: EocortexResult
-    host: Any = None
-    rdp: Any = None
+    host: HostResult | None = None
+    rdp: RdpResult | None = None
 
 
 def evaluate(
@@ -56,7 +60,7 @@ def evaluate(
 def _sample(
     probe: ServerProbe,
     check: str,
-    state: str,
+    state: SampleState,
     detail: str,
     *,
     subject: str = "",
@@ -118,6 +122,7 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
             for camera, name in sorted(known, key=lambda c: (c[1], c[0]))
         ]
     samples = []
+    state: SampleState
     for cam in eoc.cameras:
         if not cam.online:
             state, detail = "fail", f"{cam.name}: camera offline ({cam.stream_state})"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -36,13 +36,17 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.monitor.engine import Batch, Engine
+from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
 from console.store.database import Store, api_url
 from console.store.worker import StoreWorker
 
+if TYPE_CHECKING:
+    from console.mail.outbox import OutboxWorker
+
+T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
@@ -92,7 +96,7 @@ class FleetService:
         self._buckets: dict[int, list[str]] = {}
         for server in config.servers:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
-        self._outbox: Any = None
+        self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -151,7 +155,7 @@ class FleetService:
         self._batch_waiters.append(future)
         return await future
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: BatchListener) -> None:
         """Call `listener(batch)` (sync or async) after every stored batch, e.g. to log it."""
         self.engine.listeners.append(listener)
 
@@ -261,7 +265,7 @@ class FleetService:
         assert self.config.smtp is not None
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
-        async def on_store_thread(fn: Any) -> Any:
+        async def on_store_thread(fn: Callable[[], T]) -> T:
             return await self.store.call(lambda _store: fn())
 
         self._outbox = OutboxWorker(

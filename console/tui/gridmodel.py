@@ -333,6 +333,10 @@ class GridModel:
         if sort_key not in COLUMN_BY_KEY:
             raise ValueError(f"unknown column {sort_key!r}")
         self._serials = itertools.count(1)
+        self._sorted: list[str] = []
+        self._order: list[str] = []
+        self._visible: set[str] = set()
+        self._positions: dict[str, int] | None = None
         self._sort_column = COLUMN_BY_KEY[sort_key]
         self._descending = descending
         self._filter = filter or GridFilter()

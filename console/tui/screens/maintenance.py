@@ -223,7 +223,7 @@ class MaintenanceScreen(ListScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.remove(window.id)
+                self.end_window(window.id)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -234,7 +234,7 @@ class MaintenanceScreen(ListScreen):
         )
 
     @work(exclusive=True, group="maintenance-edit", exit_on_error=False)
-    async def remove(self, window_id: int) -> None:
+    async def end_window(self, window_id: int) -> None:
         await self.source.maintenance_remove(window_id)
         self.notify(f"Window {window_id} removed")
         self.load()

@@ -141,6 +141,10 @@ class FleetSource(Protocol):
 
     An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
     updates, detail and history never show them, and `sql` raises AccessDenied.
+
+    Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
+    and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result
+    types from this declaration, and errors travel as `console.errors` classes.
     """
 
     mode: Literal["embedded", "attached"]

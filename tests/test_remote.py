@@ -203,6 +203,25 @@ class MemoryView:
             q.put_nowait(None)
 
 
+def test_every_fleetsource_call_is_on_the_wire_and_on_every_source() -> None:
+    """A method added to the protocol reaches the wire by itself; forgetting its RemoteSource
+    line (or its FleetView body) fails here rather than in a console."""
+    from console.daemon.wire import LOCAL, METHODS
+    from console.fleetview import FleetSource
+    from console.monitor.service import FleetView
+    from tests.memsource import MemorySource
+
+    declared = {
+        name
+        for name, fn in vars(FleetSource).items()
+        if callable(fn) and not name.startswith("_") and name not in LOCAL
+    }
+    assert set(METHODS) == declared
+    for source in (RemoteSource, FleetView, MemorySource, MemoryView):
+        missing = [name for name in (*METHODS, *LOCAL) if not callable(getattr(source, name, None))]
+        assert missing == [], (source.__name__, missing)
+
+
 @pytest.fixture
 def short_tmp() -> Any:
     """A short folder for sockets: pytest's tmp_path can exceed the 107-byte socket limit."""

@@ -134,6 +134,8 @@ class NlsGroup(click.Group):
             return super().invoke(ctx)
         except NlsError as exc:
             fail(f"{exc}; {exc.hint}" if exc.hint else str(exc), exc.exit_code)
+        except OSError as exc:  # e.g. a database folder nobody may write: the OS names the path
+            fail(str(exc), EXIT_FAILED)
 
 
 @click.group(cls=NlsGroup, invoke_without_command=True, context_settings=CONTEXT_SETTINGS)

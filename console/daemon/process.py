@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console.config import Config
+from console.config_warnings import config_warnings
 from console.daemon.api import ApiServer
 from console.daemon.runtime import InstanceLock, bind_path, event, publish_pointer
 from console.monitor.engine import Batch
@@ -86,6 +87,8 @@ class Daemon:
                 interval_s=self.config.monitor.interval,
                 smtp="on" if self.config.smtp else "off",
             )
+            for warning in config_warnings(self.config, self.service.engine.targets):
+                event(log, "config_warning", logging.WARNING, detail=warning)
             await self._stop.wait()
             event(log, "stopping", clients=self.api.clients)
             self.api.stop_accepting()

@@ -205,7 +205,8 @@ class EocortexProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self.server._http_wanted:
-            transport.close()  # a closed port refuses; this listener is on its way out
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()
             return
         super().connection_made(transport)
 

@@ -1,0 +1,392 @@
+"""Business calendars: counted time between instants, due instants, ends of business days.
+
+A calendar is an IANA zone, wall-clock opening hours per weekday, holidays (from the `holidays`
+package plus the contract's own additions and removals) and extra working dates (Russia's
+transfer Saturdays). A 24/7 calendar is one whose every day is open from 00:00 to 24:00.
+
+All arithmetic is on integer microseconds since the Unix epoch (UTC); wall-clock time appears
+only where the opening hours of a local date are turned into UTC instants. Each year's open
+intervals are built once, with a running total of counted time, so that "counted time between
+two instants" and "the instant N counted minutes after this one" are two binary searches: a
+thousand incidents' timers are recomputed for every screen refresh.
+
+Written here rather than borrowed: `businesstimedelta` needs pytz and fails past its holiday
+list, and pandas' `CustomBusinessHour` moves a deadline that falls on a closing time to the next
+morning and knows no pauses (see shared/reference/sla-semantics.md).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+US = 1_000_000  # microseconds per second
+MINUTE = 60 * US
+HOUR = 60 * MINUTE
+DAY_MINUTES = 24 * 60
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_ONE_DAY = timedelta(days=1)
+_MAX_DAYS_WITHOUT_OPENING = 3660  # a calendar closed for ten years is a configuration mistake
+
+Hours = tuple[tuple[int, int], ...]  # (start, end) minutes after local midnight, end <= 1440
+
+
+class CalendarError(ValueError):
+    """A calendar that cannot answer: never open, or a holiday country the package lacks."""
+
+
+def to_us(instant: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (exact; naive times are refused)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"{instant.isoformat()} has no UTC offset")
+    return (instant - _EPOCH) // _ONE_US
+
+
+def from_us(us: int) -> datetime:
+    """Microseconds since the epoch as a UTC datetime."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 with an offset ("2026-03-02T09:00:00+01:00", "...Z") as a UTC datetime.
+
+    A time without an offset is refused: the same wall time is a different instant in every
+    zone, and guessing one is how deadlines end up an hour off."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2026-03-02T09:00:00+01:00"
+        ) from None
+    if value.tzinfo is None:
+        raise ValueError(
+            f"{text!r} has no UTC offset; add one, e.g. {value.isoformat()}+01:00 or Z for UTC"
+        )
+    return value.astimezone(UTC)
+
+
+def parse_hours(text: str) -> tuple[int, int]:
+    """ "09:00-17:00" as (540, 1020) minutes; "24:00" ends a day."""
+    try:
+        start, end = (part.strip() for part in text.split("-"))
+        lo, hi = _minutes(start), _minutes(end)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a range of hours such as 09:00-17:00") from None
+    if lo >= hi or hi > DAY_MINUTES:
+        raise ValueError(
+            f"{text!r}: the range must end after it starts, within one day (up to 24:00)"
+        )
+    return lo, hi
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    if len(hours) != 2 or len(minutes) != 2:
+        raise ValueError(hhmm)
+    h, m = int(hours), int(minutes)
+    if not (0 <= h <= 24 and 0 <= m < 60) or (h == 24 and m):
+        raise ValueError(hhmm)
+    return h * 60 + m
+
+
+@dataclass(frozen=True)
+class HolidayRules:
+    """Which dates differ from the weekly pattern: public holidays of a country (and
+    subdivision) from the `holidays` package, the contract's additions and removals, extra
+    working dates, and the country's own moved working days (`weekend_workdays`)."""
+
+    country: str | None = None
+    subdivision: str | None = None
+    add: frozenset[date] = frozenset()
+    remove: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    transfer_workdays: bool = True
+
+    def year(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        """(closed dates, extra open dates) of one year."""
+        closed: set[date] = set()
+        opened = {d for d in self.workdays if d.year == year}
+        if self.country:
+            table = _country_holidays(self.country, self.subdivision, year)
+            closed.update(table)
+            if self.transfer_workdays:
+                opened.update(d for d in getattr(table, "weekend_workdays", ()) if d.year == year)
+        closed.update(d for d in self.add if d.year == year)
+        closed.difference_update(self.remove)
+        closed.difference_update(opened)
+        return frozenset(closed), frozenset(opened)
+
+
+def _country_holidays(country: str, subdivision: str | None, year: int) -> object:
+    import holidays  # ~0.1-0.2 s: only when a calendar with holidays is first asked a question
+
+    try:
+        return holidays.country_holidays(country, subdiv=subdivision, years=year)
+    except NotImplementedError:
+        raise CalendarError(
+            f"the holidays package has no country {country!r}; use an ISO 3166 code such as NL"
+        ) from None
+    except Exception as exc:  # the package raises bare NotImplementedError/ValueError subtypes
+        raise CalendarError(f"holidays for {country} {subdivision!r}: {exc}") from None
+
+
+def known_holiday_country(country: str, subdivision: str | None) -> str | None:
+    """None if the holidays package knows this country (and subdivision), else why not."""
+    import holidays
+
+    try:
+        holidays.country_holidays(country, subdiv=subdivision, years=2000)
+    except NotImplementedError:
+        return f"the holidays package has no country {country!r}; use a code such as NL, BE, RU"
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(eq=False)
+class Calendar:
+    """Counted time in one zone: opening hours per weekday, less holidays, plus extra dates.
+
+    `week` holds seven entries (Monday first) of (start, end) minutes after local midnight.
+    `extra_hours` are the hours of an extra working date (default: the first open weekday's).
+    """
+
+    zone: str
+    week: tuple[Hours, ...]
+    rules: HolidayRules = HolidayRules()
+    extra_hours: Hours | None = None
+    name: str = ""
+    workday_minutes: int = 0  # "1 workday": the first open weekday's length unless given
+    tz: ZoneInfo = field(init=False, repr=False)
+    always_open: bool = field(init=False, repr=False)
+    # The built range: local years [_first, _last], as sorted disjoint UTC intervals with the
+    # counted microseconds up to each interval's end (from the start of the range).
+    _days: dict[date, Hours] = field(init=False, repr=False, default_factory=dict)
+    _years: dict[int, tuple[frozenset[date], frozenset[date]]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    _first: int = field(init=False, repr=False, default=0)
+    _last: int = field(init=False, repr=False, default=-1)
+    _lo: int = field(init=False, repr=False, default=0)
+    _hi: int = field(init=False, repr=False, default=0)
+    _starts: list[int] = field(init=False, repr=False, default_factory=list)
+    _ends: list[int] = field(init=False, repr=False, default_factory=list)
+    _cum: list[int] = field(init=False, repr=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.week) != 7:
+            raise ValueError("a week has seven days")
+        self.tz = ZoneInfo(self.zone)
+        week = tuple(_normalise(day) for day in self.week)
+        self.week = week
+        open_days = [day for day in week if day]
+        if not open_days:
+            raise CalendarError(f"calendar {self.name or self.zone} is never open")
+        if self.extra_hours is None:
+            self.extra_hours = open_days[0]
+        if not self.workday_minutes:
+            self.workday_minutes = sum(e - s for s, e in open_days[0])
+        full = ((0, DAY_MINUTES),)
+        self.always_open = (
+            all(day == full for day in week) and not self.rules.country and not self.rules.add
+        )
+
+    @classmethod
+    def always(cls, zone: str = "UTC") -> Calendar:
+        """The 24/7 calendar: every instant counts (the zone only places calendar days)."""
+        return cls(zone, ((0, DAY_MINUTES),) * 7, name="24/7")
+
+    # -- days -----------------------------------------------------------------------------------
+
+    def hours_on(self, day: date) -> Hours:
+        """The opening hours of one local date (empty when closed)."""
+        hours = self._days.get(day)
+        if hours is None:
+            closed, opened = self._year_rules(day.year)
+            if day in opened:
+                hours = self.extra_hours or ()
+            elif day in closed:
+                hours = ()
+            else:
+                hours = self.week[day.weekday()]
+            self._days[day] = hours
+        return hours
+
+    def is_business_day(self, day: date) -> bool:
+        return bool(self.hours_on(day))
+
+    def _year_rules(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        rules = self._years.get(year)
+        if rules is None:
+            rules = self._years[year] = self.rules.year(year)
+        return rules
+
+    def local_date(self, us: int) -> date:
+        return from_us(us).astimezone(self.tz).date()
+
+    def _wall_us(self, day: date, minute: int) -> int:
+        """The UTC instant of a wall-clock minute of a local date (24:00 is the next midnight).
+        A minute skipped by a spring-forward change maps to the same minute after it."""
+        if minute >= DAY_MINUTES:
+            day, minute = day + _ONE_DAY, minute - DAY_MINUTES
+        hour, mins = divmod(minute, 60)
+        return to_us(datetime(day.year, day.month, day.day, hour, mins, tzinfo=self.tz))
+
+    def open_intervals(self, day: date) -> list[tuple[int, int]]:
+        """One local date's open intervals as UTC microsecond pairs."""
+        return [(self._wall_us(day, s), self._wall_us(day, e)) for s, e in self.hours_on(day)]
+
+    # -- the cumulative table --------------------------------------------------------------------
+
+    def _ensure(self, lo: int, hi: int) -> None:
+        """Build years until [lo, hi] lies inside the table."""
+        if self._last < self._first:
+            year = self.local_date(lo).year
+            self._build(year, year)
+        while lo < self._lo:
+            self._build(self._first - 1, self._last)
+        while hi >= self._hi:
+            self._build(self._first, self._last + 1)
+
+    def _build(self, first: int, last: int) -> None:
+        starts: list[int] = []
+        ends: list[int] = []
+        day, stop = date(first, 1, 1), date(last + 1, 1, 1)
+        while day < stop:
+            for s, e in self.open_intervals(day):
+                if ends and ends[-1] >= s:  # adjacent (24/7 midnights): one interval
+                    ends[-1] = max(ends[-1], e)
+                else:
+                    starts.append(s)
+                    ends.append(e)
+            day += _ONE_DAY
+        total = 0
+        cum: list[int] = []
+        for s, e in zip(starts, ends, strict=True):
+            total += e - s
+            cum.append(total)
+        self._starts, self._ends, self._cum = starts, ends, cum
+        self._first, self._last = first, last
+        self._lo = self._wall_us(date(first, 1, 1), 0)
+        self._hi = self._wall_us(date(last + 1, 1, 1), 0)
+
+    def _counted_to(self, t: int) -> int:
+        """Counted microseconds from the start of the table to t (t inside the table)."""
+        i = bisect_right(self._starts, t) - 1
+        if i < 0:
+            return 0
+        end = self._ends[i]
+        return self._cum[i] - (end - t) if t < end else self._cum[i]
+
+    def _instant_at(self, c: int) -> int:
+        """The earliest instant at which c counted microseconds have passed since the table's
+        start, building later years as needed (0 < c)."""
+        empty_years = 0
+        while not self._cum or c > self._cum[-1]:
+            before = self._cum[-1] if self._cum else 0
+            self._build(self._first, self._last + 1)
+            empty_years = empty_years + 1 if self._cum[-1] == before else 0
+            if empty_years * 366 > _MAX_DAYS_WITHOUT_OPENING:
+                raise CalendarError(f"calendar {self.name or self.zone} is never open")
+        i = bisect_left(self._cum, c)
+        return self._ends[i] - (self._cum[i] - c)
+
+    # -- arithmetic on microseconds ----------------------------------------------------------------
+
+    def add_us(self, start: int, amount: int) -> int:
+        """The earliest instant at which `amount` counted microseconds have passed since start.
+        A start outside the hours counts from the next opening; a target used up exactly at
+        closing time is due at closing time, not at the next opening."""
+        if amount <= 0:
+            return start
+        if self.always_open:
+            return start + amount
+        self._ensure(start, start)
+        return max(start, self._instant_at(self._counted_to(start) + amount))
+
+    def counted_us(self, start: int, end: int) -> int:
+        """Counted microseconds in [start, end)."""
+        if end <= start:
+            return 0
+        if self.always_open:
+            return end - start
+        self._ensure(start, end)
+        return self._counted_to(end) - self._counted_to(start)
+
+    def end_of_business_day_us(self, start: int, n: int) -> int:
+        """Closing time of the Nth business day after the local date of `start`. N = 0 is the
+        closing time of that date itself when it is a business day not yet closed at `start`,
+        else of the next business day ("same day")."""
+        day = self.local_date(start)
+        if n <= 0:
+            intervals = self.open_intervals(day)
+            if intervals and intervals[-1][1] > start:
+                return intervals[-1][1]
+            n = 1
+        for _ in range(_MAX_DAYS_WITHOUT_OPENING):
+            day += _ONE_DAY
+            if self.hours_on(day):
+                n -= 1
+                if n == 0:
+                    return self.open_intervals(day)[-1][1]
+        raise CalendarError(f"calendar {self.name or self.zone} is never open")
+
+    def add_calendar_days_us(self, start: int, days: int) -> int:
+        """The same local time `days` dates later in this zone: across a DST change that is 71
+        or 73 real hours for three days. A local time that does not exist on the target date
+        (spring forward) maps to the same minute after the gap."""
+        local = from_us(start).astimezone(self.tz)
+        later = (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=self.tz)
+        return to_us(later)
+
+    def is_open_us(self, t: int) -> bool:
+        if self.always_open:
+            return True
+        return any(s <= t < e for s, e in self.open_intervals(self.local_date(t)))
+
+    # -- the same on datetimes -------------------------------------------------------------------
+
+    def add(self, start: datetime, minutes: float) -> datetime:
+        """The due instant of `minutes` counted minutes from start (UTC)."""
+        return from_us(self.add_us(to_us(start), round(minutes * MINUTE)))
+
+    def counted(self, start: datetime, end: datetime) -> timedelta:
+        return timedelta(microseconds=self.counted_us(to_us(start), to_us(end)))
+
+    def end_of_business_day(self, start: datetime, n: int) -> datetime:
+        return from_us(self.end_of_business_day_us(to_us(start), n))
+
+    def add_calendar_days(self, start: datetime, days: int) -> datetime:
+        return from_us(self.add_calendar_days_us(to_us(start), days))
+
+    def is_open(self, at: datetime) -> bool:
+        return self.is_open_us(to_us(at))
+
+    def local(self, instant: datetime) -> datetime:
+        """An instant as wall-clock time in this calendar's zone."""
+        return instant.astimezone(self.tz)
+
+
+def _normalise(hours: Iterable[tuple[int, int]]) -> Hours:
+    """Sorted, merged, validated intervals of one day."""
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(hours):
+        if not (0 <= s < e <= DAY_MINUTES):
+            raise ValueError(f"bad hours {s}-{e}: minutes must satisfy 0 <= start < end <= 1440")
+        if merged and merged[-1][1] >= s:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return tuple(merged)
+
+
+def weekly(days: Sequence[str], hours: Sequence[tuple[int, int]]) -> tuple[Hours, ...]:
+    """A week with the same hours on the named days ("mon".."sun") and closed otherwise."""
+    wanted = set(days)
+    return tuple(tuple(hours) if name in wanted else () for name in WEEKDAYS)

@@ -200,7 +200,7 @@ class Calendar:
     @classmethod
     def always(cls, zone: str = "UTC") -> Calendar:
         """The 24/7 calendar: every instant counts (the zone only places calendar days)."""
-        return cls(zone, ((0, DAY_MINUTES),) * 7, name="24/7")
+        return cls(zone, (((0, DAY_MINUTES),),) * 7, name="24/7")
 
     # -- days -----------------------------------------------------------------------------------
 

@@ -441,13 +441,14 @@ class Target:
 
     def describe(self) -> str:
         value = f"{self.value:g}"
+        plural = "" if self.value == 1 else "s"
         return {
-            "business_minutes": f"{value} business minutes",
-            "business_hours": f"{value} business hours",
-            "workdays": f"{value} workdays",
+            "business_minutes": f"{value} business minute{plural}",
+            "business_hours": f"{value} business hour{plural}",
+            "workdays": f"{value} workday{plural} ({self.amount_us(0) // MINUTE} business minutes)",
             "end_of_business_day": f"end of business day {value}",
-            "calendar_days": f"{value} calendar days",
-            "hours": f"{value} h (24/7)",
+            "calendar_days": f"{value} calendar day{plural}",
+            "hours": f"{value} h on a 24/7 clock",
         }[self.unit]
 
 

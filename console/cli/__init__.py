@@ -18,15 +18,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from console import __version__
-from console.config import Config, ConfigError, load_config
-from console.fleetview import AccessDenied as AccessDeniedError
-from console.monitor.sample import Sample
-from console.store.database import Store, StoreError
+
+if TYPE_CHECKING:  # imported where used: `nls sla due` must start in a fraction of a second
+    from console.config import Config
+    from console.monitor.sample import Sample
 
 # Exit status of every command: 0 ok; the others below (ConfigError and StoreError carry theirs).
 EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
@@ -43,9 +43,12 @@ def _fail(message: str, code: int) -> NoReturn:
 def _guard(fn: Callable[[], Any]) -> Any:
     """Known failures become one line and an exit code; the daemon's errors arrive as the same
     exceptions as local ones, so each command handles both paths alike."""
+    from console.config import ConfigError
     from console.daemon.runtime import AlreadyRunning
     from console.daemon.wire import DaemonUnavailable, RemoteError
+    from console.fleetview import AccessDenied as AccessDeniedError
     from console.monitor.maintenance import MaintenanceError
+    from console.store.database import StoreError
 
     try:
         return fn()
@@ -71,6 +74,8 @@ class Context:
         self.socket = socket
 
     def config(self) -> Config:
+        from console.config import load_config
+
         return _guard(lambda: load_config(self.config_path))
 
     def daemon(self, config: Config) -> Path | None:
@@ -309,6 +314,8 @@ async def _check(config: Config, server_ids: list[str] | None) -> list[Sample]:
 
 async def _check_remote(remote: Any, server_ids: list[str] | None) -> list[Sample]:
     """Ask the daemon for a cycle now, then read back what it stored for those servers."""
+    from console.monitor.sample import Sample
+
     started = datetime.now(UTC).replace(microsecond=0)
     await remote.check_now(server_ids)
     where = f"last_ts >= TIMESTAMPTZ '{started.isoformat()}'"
@@ -391,6 +398,8 @@ def sql_command(obj: Context, query: str, fmt: str) -> None:
     config = obj.config()
 
     def run() -> Any:
+        from console.store.database import Store
+
         with Store(config.database_path, read_only=True) as store:
             return store.query(query)
 
@@ -587,6 +596,7 @@ def _user() -> str:
 def _local_maintenance(config: Config, fn: Callable[[Any], T], *, read_only: bool = False) -> T:
     """Run on the database directly; only possible while no other process holds it."""
     from console.monitor.maintenance import DuckMaintenanceStore
+    from console.store.database import Store
 
     with Store(config.database_path, read_only=read_only) as store:
         return fn(DuckMaintenanceStore(store.con))
@@ -714,6 +724,7 @@ def mail_list(obj: Context, limit: int, status: str | None) -> None:
 def _local_outbox(config: Config, limit: int) -> list[Any]:
     from console.fleetview import MailRow
     from console.mail.outbox import DuckOutboxStore
+    from console.store.database import Store
 
     with Store(config.database_path, read_only=True) as store:
         found = DuckOutboxStore(store.con).recent(limit)
@@ -977,6 +988,7 @@ def demo(count: int, installers: int, customers: int, interval: str, once: bool)
 
 def _demo_once(count: int) -> None:
     """One cycle on a simulated fleet with a few faults set, printed as `nls check` prints it."""
+    from console.config import load_config
     from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
 
@@ -1002,6 +1014,10 @@ def _demo_once(count: int) -> None:
             f"database was {config.database_path}"
         )
 
+
+from console.cli.sla import sla_group  # noqa: E402 (command groups register after `main`)
+
+main.add_command(sla_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -137,15 +137,22 @@ def _country_holidays(country: str, subdivision: str | None, year: int) -> objec
 
 
 def known_holiday_country(country: str, subdivision: str | None) -> str | None:
-    """None if the holidays package knows this country (and subdivision), else why not."""
-    import holidays
+    """None if the holidays package knows this country (and subdivision), else why not. The
+    country is checked against the package's registry (cheap); a subdivision needs the country's
+    class, which loads every country module (~0.1 s), so only when one is given."""
+    from holidays.registry import COUNTRIES
 
-    try:
-        holidays.country_holidays(country, subdiv=subdivision, years=2000)
-    except NotImplementedError:
+    codes = {entry[1] for entry in COUNTRIES.values()}
+    if country not in codes:
         return f"the holidays package has no country {country!r}; use a code such as NL, BE, RU"
-    except Exception as exc:
-        return str(exc)
+    if subdivision is not None:
+        import holidays
+
+        known = holidays.country_holidays(country, years=2000).subdivisions
+        if subdivision not in known:
+            return (
+                f"{country} has no subdivision {subdivision!r}; known: {', '.join(sorted(known))}"
+            )
     return None
 
 
@@ -236,7 +243,8 @@ class Calendar:
         if minute >= DAY_MINUTES:
             day, minute = day + _ONE_DAY, minute - DAY_MINUTES
         hour, mins = divmod(minute, 60)
-        return to_us(datetime(day.year, day.month, day.day, hour, mins, tzinfo=self.tz))
+        wall = datetime(day.year, day.month, day.day, hour, mins, tzinfo=self.tz)
+        return int(wall.timestamp()) * US  # whole seconds: exact
 
     def open_intervals(self, day: date) -> list[tuple[int, int]]:
         """One local date's open intervals as UTC microsecond pairs."""
@@ -245,36 +253,41 @@ class Calendar:
     # -- the cumulative table --------------------------------------------------------------------
 
     def _ensure(self, lo: int, hi: int) -> None:
-        """Build years until [lo, hi] lies inside the table."""
+        """Build years until [lo, hi] lies inside the table: later years are appended, an
+        earlier start rebuilds once from the year needed."""
         if self._last < self._first:
-            year = self.local_date(lo).year
-            self._build(year, year)
-        while lo < self._lo:
-            self._build(self._first - 1, self._last)
-        while hi >= self._hi:
-            self._build(self._first, self._last + 1)
+            self._build(self.local_date(lo).year, self.local_date(hi).year)
+            return
+        if lo < self._lo:
+            self._build(self.local_date(lo).year, self._last)
+        if hi >= self._hi:
+            self._append(self.local_date(hi).year)
 
     def _build(self, first: int, last: int) -> None:
-        starts: list[int] = []
-        ends: list[int] = []
-        day, stop = date(first, 1, 1), date(last + 1, 1, 1)
+        self._starts, self._ends, self._cum = [], [], []
+        self._first, self._last = first, first - 1
+        self._lo = self._hi = self._wall_us(date(first, 1, 1), 0)
+        self._append(last)
+
+    def _append(self, last: int) -> None:
+        """Extend the table with the years after `_last` up to `last`."""
+        starts, ends, cum = self._starts, self._ends, self._cum
+        total = cum[-1] if cum else 0
+        day, stop = date(self._last + 1, 1, 1), date(last + 1, 1, 1)
         while day < stop:
             for s, e in self.open_intervals(day):
                 if ends and ends[-1] >= s:  # adjacent (24/7 midnights): one interval
-                    ends[-1] = max(ends[-1], e)
+                    total += e - ends[-1]
+                    ends[-1] = e
+                    cum[-1] = total
                 else:
+                    total += e - s
                     starts.append(s)
                     ends.append(e)
+                    cum.append(total)
             day += _ONE_DAY
-        total = 0
-        cum: list[int] = []
-        for s, e in zip(starts, ends, strict=True):
-            total += e - s
-            cum.append(total)
-        self._starts, self._ends, self._cum = starts, ends, cum
-        self._first, self._last = first, last
-        self._lo = self._wall_us(date(first, 1, 1), 0)
-        self._hi = self._wall_us(date(last + 1, 1, 1), 0)
+        self._last = last
+        self._hi = self._wall_us(stop, 0)
 
     def _counted_to(self, t: int) -> int:
         """Counted microseconds from the start of the table to t (t inside the table)."""
@@ -290,8 +303,8 @@ class Calendar:
         empty_years = 0
         while not self._cum or c > self._cum[-1]:
             before = self._cum[-1] if self._cum else 0
-            self._build(self._first, self._last + 1)
-            empty_years = empty_years + 1 if self._cum[-1] == before else 0
+            self._append(self._last + 1)
+            empty_years = empty_years + 1 if (self._cum[-1] if self._cum else 0) == before else 0
             if empty_years * 366 > _MAX_DAYS_WITHOUT_OPENING:
                 raise CalendarError(f"calendar {self.name or self.zone} is never open")
         i = bisect_left(self._cum, c)

@@ -39,6 +39,7 @@ from console.sla.calendar import (
     Calendar,
     HolidayRules,
     Hours,
+    known_holiday_country,
     parse_hours,
 )
 from console.sla.terms import AvailabilityTerms
@@ -70,6 +71,10 @@ class SlaRefError(ValueError):
         self.loc = loc
 
 
+class SlaInputError(ValueError):
+    """A name or time given on a command line that the policies do not know (exit 2)."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,6 +102,13 @@ class HolidaySource(Strict):
 
     country: str = Field(pattern=r"^[A-Z]{2}$")
     subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> HolidaySource:
+        problem = known_holiday_country(self.country, self.subdivision)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 def _ranges(value: str | list[str]) -> Hours:
@@ -442,14 +454,15 @@ class Target:
     def describe(self) -> str:
         value = f"{self.value:g}"
         plural = "" if self.value == 1 else "s"
-        return {
-            "business_minutes": f"{value} business minute{plural}",
-            "business_hours": f"{value} business hour{plural}",
-            "workdays": f"{value} workday{plural} ({self.amount_us(0) // MINUTE} business minutes)",
-            "end_of_business_day": f"end of business day {value}",
-            "calendar_days": f"{value} calendar day{plural}",
-            "hours": f"{value} h on a 24/7 clock",
-        }[self.unit]
+        unit = self.unit
+        if unit == "workdays":
+            minutes = self.value * self.clock.workday_minutes
+            return f"{value} workday{plural} ({minutes:g} business minutes)"
+        if unit == "end_of_business_day":
+            return f"end of business day {value}"
+        if unit == "hours":
+            return f"{value} h on a 24/7 clock"
+        return f"{value} {unit.replace('_', ' ').removesuffix('s')}{plural}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +502,15 @@ class Policy:
     def target(self, priority: str, kind: str) -> Target | None:
         return self.targets.get(priority, {}).get(kind)
 
+    def require_priority(self, priority: str) -> str:
+        """The priority, or SlaInputError naming it and the policy's priorities."""
+        if priority not in self.targets:
+            raise SlaInputError(
+                f"unknown priority {priority!r} in policy {self.name}; "
+                f"known: {', '.join(self.priorities)}"
+            )
+        return priority
+
     def monitoring_priority(self, check: str) -> str:
         """The priority of an incident monitoring opens for a failed check."""
         rules = self.spec.monitoring
@@ -527,6 +549,13 @@ class Catalog:
         if built is None:
             built = self._always[zone] = Calendar.always(zone)
         return built
+
+    def require(self, name: str) -> Policy:
+        """The compiled policy, or SlaInputError naming it and the configured policies."""
+        if name not in self.policy_specs:
+            known = ", ".join(self.policy_specs) or "(none: add [sla_policies.NAME] tables)"
+            raise SlaInputError(f"unknown SLA policy {name!r}; known: {known}")
+        return self.policy(name)
 
     def policy(self, name: str) -> Policy:
         """The compiled policy; KeyError for an unknown name."""
@@ -572,6 +601,13 @@ class Catalog:
             warnings.at_risk_pct / 100,
             round(warnings.urgent_minutes * MINUTE),
         )
+
+
+def require_kind(kind: str) -> str:
+    """A timer kind, or SlaInputError naming it and the known kinds."""
+    if kind not in TIMER_KINDS:
+        raise SlaInputError(f"unknown timer kind {kind!r}; known: {', '.join(TIMER_KINDS)}")
+    return kind
 
 
 def catalog_of(config: Any) -> Catalog:

@@ -154,7 +154,7 @@ def iso(us: int) -> str:
     return from_us(us).isoformat().replace("+00:00", "Z")
 
 
-# -- the clock with pauses -------------------------------------------------------------------------
+# -- the clock with pauses ------------------------------------------------------------------------
 
 Spans = Sequence[tuple[int, int]]
 
@@ -186,7 +186,7 @@ def _clip(spans: Iterable[tuple[int, int]], lo: int, hi: int) -> list[tuple[int,
     return [(max(s, lo), min(e, hi)) for s, e in spans if e > lo and s < hi]
 
 
-# -- reading the history ---------------------------------------------------------------------------
+# -- reading the history --------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -289,7 +289,7 @@ def _sorted(events: Sequence[Event]) -> bool:
     return all(events[i].us <= events[i + 1].us for i in range(len(events) - 1))
 
 
-# -- the timers ------------------------------------------------------------------------------------
+# -- the timers -----------------------------------------------------------------------------------
 
 
 def compute_timers(

@@ -6,7 +6,6 @@ known problems into one clear message and a distinct exit code instead of a trac
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -99,6 +98,8 @@ class Context:
             async with RemoteSource(path) as source:
                 return await remote(source)
 
+        import asyncio
+
         return _guard(lambda: asyncio.run(attached()))
 
 
@@ -189,6 +190,8 @@ def _daemon(config: Config, socket_path: Path | None, log_level: str) -> int:
         daemon = Daemon(config, socket_path=socket_path)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
+    import asyncio
+
     return _guard(lambda: asyncio.run(daemon.run()))
 
 
@@ -283,6 +286,8 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     if missing:
         _fail(f"unknown server {', '.join(missing)}; see `nls config check`", EXIT_USAGE)
     ids = list(servers) or None
+    import asyncio
+
     samples = obj.run(
         config,
         lambda remote: _check_remote(remote, ids),
@@ -820,6 +825,8 @@ def simulate(**options: Any) -> None:
     scenario = options.pop("scenario")
     steps = _guard_sim(lambda: load_scenario(scenario)) if scenario else []
     with contextlib.suppress(KeyboardInterrupt):
+        import asyncio
+
         asyncio.run(_simulate(SimOptions(steps=steps, **options)))
 
 
@@ -886,6 +893,8 @@ async def _simulate(opts: SimOptions) -> None:
     try:
         if opts.steps:
             await run_scenario(fleet, opts.steps)
+        import asyncio
+
         await asyncio.Event().wait()
     finally:
         await control.stop()
@@ -930,6 +939,8 @@ def _control(port: int, payload: dict[str, Any]) -> None:
     from probes.simulator.control import send_control
 
     try:
+        import asyncio
+
         answer = asyncio.run(send_control(port, payload))
     except (OSError, httpx.TransportError) as exc:
         _fail(f"no simulator control API on 127.0.0.1:{port} ({exc})", EXIT_FAILED)
@@ -1006,6 +1017,8 @@ def _demo_once(count: int) -> None:
             await fleet.stop()
 
     with tempfile.TemporaryDirectory(prefix="nls-demo-") as tmp:
+        import asyncio
+
         config, samples = _guard(lambda: asyncio.run(run(Path(tmp) / "demo.toml")))
         _print_table(*server_summary(config, samples))
         failed = sum(1 for s in samples if s.state == "fail")

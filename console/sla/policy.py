@@ -490,6 +490,11 @@ class Policy:
     escalations: tuple[Escalation, ...]
     at_risk: float  # share of a target used from which a timer is "at risk"
     urgent_us: int  # counted time left at which it is "urgent"
+    kinds: tuple[str, ...] = ()  # the timer kinds some priority has a target for
+
+    def __post_init__(self) -> None:
+        found = {kind for row in self.targets.values() for kind in row}
+        object.__setattr__(self, "kinds", tuple(k for k in TIMER_KINDS if k in found))
 
     @property
     def priorities(self) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from operator import attrgetter
 from typing import Any
 
 from console.sla.calendar import Calendar, from_us, to_us
-from console.sla.policy import TIMER_KINDS, Policy, Target
+from console.sla.policy import Policy, Target
 
 
 class EventKind(StrEnum):
@@ -216,77 +216,91 @@ class _History:
 def _read(
     policy: Policy, priority: str, opened: int, events: Sequence[Event], now: int
 ) -> _History:
-    h = _History(priorities=[(opened, priority)])
+    # The hot loop of every screen refresh: locals only, one pass, strings compared by value.
     last_anchor = policy.spec.next_reply_anchor == "last_message"
     ack_responds = policy.spec.acknowledge_meets_first_response
+    priorities = [(opened, priority)]
+    waits: list[tuple[int, int]] = []
+    resolved: list[tuple[int, int]] = []
+    next_reply: list[tuple[int, int | None]] = []
+    periodic: list[tuple[int, int | None]] = []
+    first: int | None = None  # first response
     wait_from: int | None = None
     resolved_from: int | None = None
     answer_from: int | None = None  # open next_reply cycle
     update_from: int | None = None  # open periodic_update cycle
-    ordered = events if _sorted(events) else sorted(events, key=attrgetter("us"))
-    for event in ordered:
+    for event in sorted(events, key=_US):  # timsort: linear when already in order
         t = event.us
         if t > now:
             break
-        t = max(t, opened)
         kind = event.kind
         if kind == "note":
             continue
+        if t < opened:
+            t = opened
         if kind == "priority":
-            h.priorities.append((t, event.text.strip()))
+            priorities.append((t, event.text.strip()))
             continue
         if kind == "reopen":
             if resolved_from is not None:
-                h.resolved.append((resolved_from, t))
+                resolved.append((resolved_from, t))
                 resolved_from = None
-                if h.first_response is not None:
+                if first is not None:
                     update_from = t
             continue
         if resolved_from is not None:
             continue  # on a resolved or closed incident only reopen (and notes) count
-        if wait_from is not None and kind in ("resume", "customer-message", "resolve", "close"):
-            h.waits.append((wait_from, t))
+        if wait_from is not None and (
+            kind == "resume" or kind == "customer-message" or kind == "resolve" or kind == "close"
+        ):
+            waits.append((wait_from, t))
             wait_from = None
         if kind == "customer-message":
-            if h.first_response is not None and (answer_from is None or last_anchor):
+            if first is not None and (answer_from is None or last_anchor):
                 answer_from = t
         elif kind == "reply" or (kind == "ack" and ack_responds):
-            if h.first_response is None:
-                h.first_response = t
+            if first is None:
+                first = t
             elif kind == "ack":
                 continue  # after the first response an ack answers nobody
             if answer_from is not None:
-                h.next_reply.append((answer_from, t))
+                next_reply.append((answer_from, t))
                 answer_from = None
             if update_from is not None:
-                h.periodic.append((update_from, t))
+                periodic.append((update_from, t))
             update_from = t
-        elif kind == "waiting" and wait_from is None:
-            wait_from = t
-        elif kind in ("resolve", "close"):
+        elif kind == "waiting":
+            if wait_from is None:
+                wait_from = t
+        elif kind == "resolve" or kind == "close":
             resolved_from = t
-            if h.first_response is None:
-                h.first_response = t  # resolving answers the request
+            if first is None:
+                first = t  # resolving answers the request
             if answer_from is not None:
-                h.next_reply.append((answer_from, t))
+                next_reply.append((answer_from, t))
                 answer_from = None
             if update_from is not None:
-                h.periodic.append((update_from, t))
+                periodic.append((update_from, t))
                 update_from = None
     if wait_from is not None:
-        h.waits.append((wait_from, now))
-        h.waiting_now = True
-    if resolved_from is not None:
-        h.stopped = resolved_from
+        waits.append((wait_from, now))
     if answer_from is not None:
-        h.next_reply.append((answer_from, None))
+        next_reply.append((answer_from, None))
     if update_from is not None:
-        h.periodic.append((update_from, None))
-    return h
+        periodic.append((update_from, None))
+    return _History(
+        priorities,
+        waits,
+        resolved,
+        wait_from is not None,
+        resolved_from,
+        first,
+        next_reply,
+        periodic,
+    )
 
 
-def _sorted(events: Sequence[Event]) -> bool:
-    return all(events[i].us <= events[i + 1].us for i in range(len(events) - 1))
+_US = attrgetter("us")
 
 
 # -- the timers -----------------------------------------------------------------------------------
@@ -301,7 +315,7 @@ def compute_timers(
     *,
     history: bool = False,
 ) -> list[Timer]:
-    """The incident's timers at `now`, in the order of TIMER_KINDS.
+    """The incident's timers at `now`, in the order of policy.TIMER_KINDS.
 
     `priority` is the priority the incident was opened with; `priority` events change it (see
     `current_priority`). With history=False only the latest instance of each kind is returned
@@ -311,7 +325,7 @@ def compute_timers(
     at = now if isinstance(now, int) else to_us(now)
     h = _read(policy, priority, opened, events, at)
     timers: list[Timer] = []
-    for kind in TIMER_KINDS:
+    for kind in policy.kinds:  # the kinds some priority of the policy has a target for
         if kind == "next_reply":
             cycles = h.next_reply
         elif kind == "periodic_update":

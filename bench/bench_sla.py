@@ -1,0 +1,143 @@
+"""Figures for the SLA timer engine (issue 11's benchmark).
+
+Run: .venv/bin/python bench/bench_sla.py [--incidents 1000] [--events 20] [--runs 10]
+
+1. Timers of N open incidents with M events each, recomputed as the incidents screen does on
+   every refresh (`compute_timers` per incident, then sorted by the most urgent timer); target
+   under 50 ms. The events are built beforehand, as the incident store hands them over; the
+   first pass (which builds each calendar's yearly tables and loads the holidays) is shown
+   apart from the steady state. Also the same with every next_reply/periodic_update cycle
+   (history=True, what monthly statistics need).
+2. `nls sla due` as a whole process (interpreter start, imports, reading the configuration,
+   holidays, the answer); target under 0.5 s. Wall and CPU seconds per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from console.config import load_config  # noqa: E402
+from console.sla.policy import catalog_of  # noqa: E402
+from console.sla.timers import Event, compute_timers, most_urgent  # noqa: E402
+
+NOW = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+KINDS = ["customer-message"] * 5 + ["reply"] * 5 + ["note"] * 4 + ["ack", "waiting", "resume"]
+
+
+def make_incidents(
+    n: int, events: int, seed: int = 11
+) -> list[tuple[object, str, datetime, list[Event]]]:
+    """Open incidents across every preset with timers, opened in the last 30 days, each with
+    `events` events: messages, replies, notes, acks, waits and resumes, a priority change."""
+    catalog = catalog_of(load_config(ROOT / "config.example.toml"))
+    policies = [catalog.policy(name) for name in catalog.names if name != "visuatech"]
+    rng = random.Random(seed)
+    incidents = []
+    for _ in range(n):
+        policy = rng.choice(policies)
+        priority = rng.choice(policy.priorities)
+        opened = NOW - timedelta(minutes=rng.randint(60, 30 * 24 * 60))
+        span = (NOW - opened).total_seconds()
+        times = sorted(opened + timedelta(seconds=rng.uniform(0, span)) for _ in range(events))
+        history = []
+        for k, at in enumerate(times):
+            if k == events // 2:
+                history.append(Event(at, "priority", "ops", rng.choice(policy.priorities)))
+            else:
+                history.append(Event(at, rng.choice(KINDS), "ops", "text"))
+        incidents.append((policy, priority, opened, history))
+    return incidents
+
+
+def recompute(incidents: list, history: bool = False) -> tuple[int, list]:
+    timers = 0
+    rows = []
+    for policy, priority, opened, events in incidents:
+        found = compute_timers(policy, priority, opened, events, NOW, history=history)
+        timers += len(found)
+        rows.append((most_urgent(found), opened))
+    rows.sort(key=lambda row: row[0].due_us if row[0] else 1 << 62)
+    return timers, rows
+
+
+def bench_timers(n: int, events: int, runs: int) -> None:
+    incidents = make_incidents(n, events)
+    start = time.perf_counter()
+    timers, _ = recompute(incidents)
+    cold = time.perf_counter() - start
+    print(f"timers: {n} open incidents x {events} events, {timers} timers per pass")
+    print(f"  first pass (builds calendar tables, loads holidays): {cold * 1000:.1f} ms")
+    for history in (False, True):
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            count, _ = recompute(incidents, history=history)
+            samples.append(time.perf_counter() - start)
+        label = "every cycle (history=True)" if history else "screen refresh"
+        print(
+            f"  {label}: {count} timers, median {statistics.median(samples) * 1000:.1f} ms, "
+            f"min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f} "
+            f"({runs} runs; target < 50 ms)"
+        )
+
+
+def bench_due(runs: int) -> None:
+    command = [
+        str(ROOT / ".venv" / "bin" / "nls"),
+        "--config",
+        str(ROOT / "config.example.toml"),
+        "sla",
+        "due",
+        "--policy",
+        "navixy-onprem",
+        "--priority",
+        "P2",
+        "--opened",
+        "2025-10-31T13:00:00+01:00",
+    ]
+    if not Path(command[0]).exists():
+        command[:1] = [sys.executable, "-m", "console.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NLS_")}
+    walls, cpus = [], []
+    for n in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if result.returncode != 0:
+            raise SystemExit(f"nls sla due failed: {result.stderr}")
+        if n:  # the first run warms the file cache
+            walls.append(wall)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    print(f"nls sla due (whole process, {runs} runs): {result.stdout.splitlines()[0]}")
+    print(
+        f"  wall median {statistics.median(walls):.3f} s (min {min(walls):.3f}, max "
+        f"{max(walls):.3f}); cpu median {statistics.median(cpus):.3f} s; target < 0.5 s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    bench_timers(args.incidents, args.events, args.runs)
+    bench_due(args.runs)
+
+
+if __name__ == "__main__":
+    main()

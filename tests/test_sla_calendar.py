@@ -268,3 +268,22 @@ def test_times_without_offset_are_refused() -> None:
 def test_a_calendar_that_is_never_open_is_refused() -> None:
     with pytest.raises(ValueError, match="never open"):
         Calendar("UTC", ((),) * 7)
+
+
+def test_threads_sharing_a_calendar_get_the_same_answers() -> None:
+    """The daemon's loop and the console's workers share calendars while their tables grow."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = [
+        to_us(datetime(year, month, 3, 8, tzinfo=UTC))
+        for year in range(2020, 2031)
+        for month in (1, 6, 11)
+    ]
+    amounts = [m * 97 * MINUTE for m in range(1, 40)]
+    reference = Calendar("Europe/Moscow", weekly(MON_FRI, [(480, 960)]), HolidayRules("RU"))
+    expected = [reference.add_us(s, a) for s in starts for a in amounts]
+    shared = Calendar("Europe/Moscow", weekly(MON_FRI, [(480, 960)]), HolidayRules("RU"))
+    jobs = [(s, a) for s in reversed(starts) for a in amounts]  # later years first: rebuilds
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda job: shared.add_us(*job), jobs))
+    assert sorted(found) == sorted(expected)

@@ -17,6 +17,7 @@ morning and knows no pauses (see shared/reference/sla-semantics.md).
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,28 @@ def known_holiday_country(country: str, subdivision: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Local years [first, last] of a calendar as sorted disjoint UTC intervals, with the
+    counted microseconds from `lo` (the first year's local midnight) to each interval's end."""
+
+    first: int
+    last: int
+    lo: int
+    hi: int
+    starts: list[int]
+    ends: list[int]
+    cum: list[int]
+
+    def counted_to(self, t: int) -> int:
+        """Counted microseconds from `lo` to t (lo <= t < hi)."""
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0
+        end = self.ends[i]
+        return self.cum[i] - (end - t) if t < end else self.cum[i]
+
+
 @dataclass(eq=False)
 class Calendar:
     """Counted time in one zone: opening hours per weekday, less holidays, plus extra dates.
@@ -172,19 +195,14 @@ class Calendar:
     workday_minutes: int = 0  # "1 workday": the first open weekday's length unless given
     tz: ZoneInfo = field(init=False, repr=False)
     always_open: bool = field(init=False, repr=False)
-    # The built range: local years [_first, _last], as sorted disjoint UTC intervals with the
-    # counted microseconds up to each interval's end (from the start of the range).
     _days: dict[date, Hours] = field(init=False, repr=False, default_factory=dict)
     _years: dict[int, tuple[frozenset[date], frozenset[date]]] = field(
         init=False, repr=False, default_factory=dict
     )
-    _first: int = field(init=False, repr=False, default=0)
-    _last: int = field(init=False, repr=False, default=-1)
-    _lo: int = field(init=False, repr=False, default=0)
-    _hi: int = field(init=False, repr=False, default=0)
-    _starts: list[int] = field(init=False, repr=False, default_factory=list)
-    _ends: list[int] = field(init=False, repr=False, default_factory=list)
-    _cum: list[int] = field(init=False, repr=False, default_factory=list)
+    # The built years, replaced whole (never changed in place) so that threads computing
+    # timers at the same time each read one consistent table; growing it takes the lock.
+    _table: _Table | None = field(init=False, repr=False, default=None)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if len(self.week) != 7:
@@ -252,28 +270,29 @@ class Calendar:
 
     # -- the cumulative table --------------------------------------------------------------------
 
-    def _ensure(self, lo: int, hi: int) -> None:
-        """Build years until [lo, hi] lies inside the table: later years are appended, an
-        earlier start rebuilds once from the year needed."""
-        if self._last < self._first:
-            self._build(self.local_date(lo).year, self.local_date(hi).year)
-            return
-        if lo < self._lo:
-            self._build(self.local_date(lo).year, self._last)
-        if hi >= self._hi:
-            self._append(self.local_date(hi).year)
+    def _covering(self, lo: int, hi: int) -> _Table:
+        """A table whose years hold [lo, hi]: later years are appended to a copy, an earlier
+        start rebuilds once from the year needed."""
+        table = self._table
+        if table is not None and table.lo <= lo and hi < table.hi:
+            return table
+        with self._lock:
+            table = self._table
+            first, last = self.local_date(lo).year, self.local_date(hi).year
+            if table is None or first < table.first:
+                table = self._grown(None, first, max(last, table.last if table else last))
+            elif last > table.last:
+                table = self._grown(table, table.first, last)
+            self._table = table
+            return table
 
-    def _build(self, first: int, last: int) -> None:
-        self._starts, self._ends, self._cum = [], [], []
-        self._first, self._last = first, first - 1
-        self._lo = self._hi = self._wall_us(date(first, 1, 1), 0)
-        self._append(last)
-
-    def _append(self, last: int) -> None:
-        """Extend the table with the years after `_last` up to `last`."""
-        starts, ends, cum = self._starts, self._ends, self._cum
+    def _grown(self, table: _Table | None, first: int, last: int) -> _Table:
+        """`table` (or nothing) extended with the years after its last up to `last`."""
+        starts = list(table.starts) if table else []
+        ends = list(table.ends) if table else []
+        cum = list(table.cum) if table else []
         total = cum[-1] if cum else 0
-        day, stop = date(self._last + 1, 1, 1), date(last + 1, 1, 1)
+        day, stop = date(table.last + 1 if table else first, 1, 1), date(last + 1, 1, 1)
         while day < stop:
             for s, e in self.open_intervals(day):
                 if ends and ends[-1] >= s:  # adjacent (24/7 midnights): one interval
@@ -286,29 +305,30 @@ class Calendar:
                     ends.append(e)
                     cum.append(total)
             day += _ONE_DAY
-        self._last = last
-        self._hi = self._wall_us(stop, 0)
+        lo = table.lo if table else self._wall_us(date(first, 1, 1), 0)
+        return _Table(first, last, lo, self._wall_us(stop, 0), starts, ends, cum)
 
-    def _counted_to(self, t: int) -> int:
-        """Counted microseconds from the start of the table to t (t inside the table)."""
-        i = bisect_right(self._starts, t) - 1
-        if i < 0:
-            return 0
-        end = self._ends[i]
-        return self._cum[i] - (end - t) if t < end else self._cum[i]
-
-    def _instant_at(self, c: int) -> int:
+    def _instant_at(self, table: _Table, c: int) -> int:
         """The earliest instant at which c counted microseconds have passed since the table's
-        start, building later years as needed (0 < c)."""
+        start (0 < c), growing the table by years as needed."""
         empty_years = 0
-        while not self._cum or c > self._cum[-1]:
-            before = self._cum[-1] if self._cum else 0
-            self._append(self._last + 1)
-            empty_years = empty_years + 1 if (self._cum[-1] if self._cum else 0) == before else 0
+        while not table.cum or c > table.cum[-1]:
+            before = table.cum[-1] if table.cum else 0
+            with self._lock:
+                current = self._table
+                if (
+                    current is not None
+                    and current.first == table.first
+                    and current.last > table.last
+                ):
+                    table = current  # another thread grew it meanwhile
+                else:
+                    table = self._table = self._grown(table, table.first, table.last + 1)
+            empty_years = empty_years + 1 if (table.cum[-1] if table.cum else 0) == before else 0
             if empty_years * 366 > _MAX_DAYS_WITHOUT_OPENING:
                 raise CalendarError(f"calendar {self.name or self.zone} is never open")
-        i = bisect_left(self._cum, c)
-        return self._ends[i] - (self._cum[i] - c)
+        i = bisect_left(table.cum, c)
+        return table.ends[i] - (table.cum[i] - c)
 
     # -- arithmetic on microseconds ----------------------------------------------------------------
 
@@ -320,8 +340,8 @@ class Calendar:
             return start
         if self.always_open:
             return start + amount
-        self._ensure(start, start)
-        return max(start, self._instant_at(self._counted_to(start) + amount))
+        table = self._covering(start, start)
+        return max(start, self._instant_at(table, table.counted_to(start) + amount))
 
     def counted_us(self, start: int, end: int) -> int:
         """Counted microseconds in [start, end)."""
@@ -329,8 +349,8 @@ class Calendar:
             return 0
         if self.always_open:
             return end - start
-        self._ensure(start, end)
-        return self._counted_to(end) - self._counted_to(start)
+        table = self._covering(start, end)
+        return table.counted_to(end) - table.counted_to(start)
 
     def end_of_business_day_us(self, start: int, n: int) -> int:
         """Closing time of the Nth business day after the local date of `start`. N = 0 is the

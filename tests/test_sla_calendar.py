@@ -287,3 +287,22 @@ def test_threads_sharing_a_calendar_get_the_same_answers() -> None:
     with ThreadPoolExecutor(8) as pool:
         found = list(pool.map(lambda job: shared.add_us(*job), jobs))
     assert sorted(found) == sorted(expected)
+
+
+def test_one_country_loaded_alone_has_the_packages_holidays() -> None:
+    import holidays
+
+    from console.sla.calendar import country_class
+
+    for country, subdivision in (
+        ("NL", None),
+        ("BE", None),
+        ("FR", None),
+        ("RU", None),
+        ("ES", "MD"),
+    ):
+        for year in (2025, 2026):
+            fast = country_class(country)(subdiv=subdivision, years=year)
+            official = holidays.country_holidays(country, subdiv=subdivision, years=year)
+            assert dict(fast) == dict(official)
+            assert set(fast.weekend_workdays) == set(official.weekend_workdays)

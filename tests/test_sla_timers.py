@@ -21,6 +21,8 @@ from console.sla.timers import (
     current_priority,
     due_instant,
     most_urgent,
+    read_history,
+    timers_at,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,9 +43,13 @@ def ev(at: str, kind: str, text: str = "", author: str = "ops") -> Event:
 
 
 def timers_of(
-    pol: Policy, priority: str, opened: str, events: list[Event], now: str, **kw: bool
+    pol: Policy, priority: str, opened: str, events: list[Event], now: str
 ) -> dict[str, Timer]:
-    found = compute_timers(pol, priority, t(opened), events, t(now), **kw)
+    found = compute_timers(pol, priority, t(opened), events, t(now))
+    # the same from a history kept by a screen, when no event lies after now
+    if all(e.us <= to_us(t(now)) for e in events):
+        kept = read_history(pol, priority, t(opened), events)
+        assert timers_at(pol, kept, t(now)) == found
     return {timer.kind: timer for timer in found}
 
 
@@ -268,8 +274,8 @@ def test_a_reply_meets_next_reply_and_restarts_the_periodic_update() -> None:
     update = first["periodic_update"]
     assert update.anchor == t("2026-03-02T13:30:00+01:00")
     assert update.due == t("2026-03-03T13:30:00+01:00")
-    # with history, every cycle is there for the monthly statistics
-    cycles = compute_timers(FIRST, "P1", t(MON_10), events, t(now), history=True)
+    # with all cycles, every one is there for the monthly statistics
+    cycles = compute_timers(FIRST, "P1", t(MON_10), events, t(now), all_cycles=True)
     updates = [c for c in cycles if c.kind == "periodic_update"]
     assert [(c.cycle, c.state) for c in updates] == [(0, "met"), (1, "running")]
 
@@ -355,6 +361,10 @@ def test_events_after_now_are_ignored_and_order_does_not_matter() -> None:
     assert before["first_response"].state == "running"
     after = timers_of(FIRST, "P1", MON_10, list(reversed(events)), "2026-03-02T10:40:00+01:00")
     assert after["first_response"].state == "met"
+    # a kept history that holds later events refuses an earlier now instead of lying
+    kept = read_history(FIRST, "P1", t(MON_10), events)
+    with pytest.raises(ValueError, match="events after now"):
+        timers_at(FIRST, kept, t("2026-03-02T10:20:00+01:00"))
 
 
 def test_timer_json() -> None:

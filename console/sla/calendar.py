@@ -17,11 +17,15 @@ morning and knows no pauses (see shared/reference/sla-semantics.md).
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 US = 1_000_000  # microseconds per second
@@ -124,32 +128,53 @@ class HolidayRules:
         return frozenset(closed), frozenset(opened)
 
 
-def _country_holidays(country: str, subdivision: str | None, year: int) -> object:
-    import holidays  # ~0.1-0.2 s: only when a calendar with holidays is first asked a question
-
+def _country_holidays(country: str, subdivision: str | None, year: int) -> Any:
     try:
-        return holidays.country_holidays(country, subdiv=subdivision, years=year)
+        return country_class(country)(subdiv=subdivision, years=year)
     except NotImplementedError:
         raise CalendarError(
-            f"the holidays package has no country {country!r}; use an ISO 3166 code such as NL"
+            f"the holidays package has no country {country!r} (or subdivision {subdivision!r})"
         ) from None
-    except Exception as exc:  # the package raises bare NotImplementedError/ValueError subtypes
-        raise CalendarError(f"holidays for {country} {subdivision!r}: {exc}") from None
+
+
+@functools.cache
+def country_class(country: str) -> Any:
+    """The holidays package's class for an ISO 3166 country code.
+
+    The package's documented entry point imports its `holidays.countries` index, which loads
+    all ~250 country modules: ~0.1 s of every `nls sla due`. Loading only the one country's
+    module (named in the package's registry) gives the same class; anything unexpected in that
+    layout falls back to the documented entry point."""
+    import holidays.registry
+
+    try:
+        name, entry = next(
+            (k, v) for k, v in holidays.registry.COUNTRIES.items() if v[1] == country
+        )
+        package = importlib.util.find_spec("holidays")
+        assert package is not None and package.submodule_search_locations
+        path = Path(package.submodule_search_locations[0]) / "countries" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"holidays.countries.{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, entry[0])
+    except Exception:
+        import holidays
+
+        return functools.partial(holidays.country_holidays, country)
 
 
 def known_holiday_country(country: str, subdivision: str | None) -> str | None:
     """None if the holidays package knows this country (and subdivision), else why not. The
-    country is checked against the package's registry (cheap); a subdivision needs the country's
-    class, which loads every country module (~0.1 s), so only when one is given."""
+    country is checked against the package's registry, a subdivision against its class."""
     from holidays.registry import COUNTRIES
 
     codes = {entry[1] for entry in COUNTRIES.values()}
     if country not in codes:
         return f"the holidays package has no country {country!r}; use a code such as NL, BE, RU"
     if subdivision is not None:
-        import holidays
-
-        known = holidays.country_holidays(country, years=2000).subdivisions
+        known = country_class(country)(years=2000).subdivisions
         if subdivision not in known:
             return (
                 f"{country} has no subdivision {subdivision!r}; known: {', '.join(sorted(known))}"

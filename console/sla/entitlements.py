@@ -99,7 +99,7 @@ def monthly_counts(
             if policy is None or opened >= hi:
                 continue
             for timer in compute_timers(
-                policy, record.priority, opened, record.events, min(at, hi), history=True
+                policy, record.priority, opened, record.events, min(at, hi), all_cycles=True
             ):
                 if timer.state == TimerState.MET and timer.stopped_us is not None:
                     met += lo <= timer.stopped_us < hi

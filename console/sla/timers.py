@@ -189,20 +189,26 @@ def _clip(spans: Iterable[tuple[int, int]], lo: int, hi: int) -> list[tuple[int,
 # -- reading the history --------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _History:
-    """What the clocks need from the events, read in one pass."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the clocks need from an incident's events, read in one pass. It depends on the
+    events and on the policy's reading options, not on `now`: a screen can keep it per incident
+    and event count, and recompute the timers every second with `timers_at`."""
 
-    priorities: list[tuple[int, str]]  # (since, priority), first at the opening
-    waits: list[tuple[int, int]] = field(default_factory=list)
-    resolved: list[tuple[int, int]] = field(default_factory=list)  # resolve .. reopen
-    waiting_now: bool = False
-    stopped: int | None = None  # resolve/close in force now
-    first_response: int | None = None
-    next_reply: list[tuple[int, int | None]] = field(default_factory=list)
-    periodic: list[tuple[int, int | None]] = field(default_factory=list)
+    opened: int
+    priorities: tuple[tuple[int, str], ...]  # (since, priority), first at the opening
+    waits: tuple[tuple[int, int], ...]  # closed waits on the customer
+    waiting_since: int | None  # a wait still open at the end of the history
+    resolved: tuple[tuple[int, int], ...]  # resolve/close .. reopen
+    stopped: int | None  # resolve/close in force at the end of the history
+    first_response: int | None
+    next_reply: tuple[tuple[int, int | None], ...]
+    periodic: tuple[tuple[int, int | None], ...]
+    last_us: int  # the latest event read (the opening if none)
+    until: int | None  # events after this instant were left out (None: none were)
 
     def priority_at(self, t: int | None) -> str:
+        """The priority in force at t (None: the current one)."""
         if t is None:
             return self.priorities[-1][1]
         found = self.priorities[0][1]
@@ -213,10 +219,18 @@ class _History:
         return found
 
 
-def _read(
-    policy: Policy, priority: str, opened: int, events: Sequence[Event], now: int
-) -> _History:
-    # The hot loop of every screen refresh: locals only, one pass, strings compared by value.
+def read_history(
+    policy: Policy,
+    priority: str,
+    opened_at: datetime | int,
+    events: Sequence[Event],
+    until: datetime | int | None = None,
+) -> History:
+    """The clocks' view of the events (those at or before `until`, if given); `priority` is the
+    one the incident was opened with. Events need not be in order."""
+    opened = opened_at if isinstance(opened_at, int) else to_us(opened_at)
+    end = None if until is None else until if isinstance(until, int) else to_us(until)
+    # The hot loop of every recomputation: locals only, one pass, strings compared by value.
     last_anchor = policy.spec.next_reply_anchor == "last_message"
     ack_responds = policy.spec.acknowledge_meets_first_response
     priorities = [(opened, priority)]
@@ -229,10 +243,13 @@ def _read(
     resolved_from: int | None = None
     answer_from: int | None = None  # open next_reply cycle
     update_from: int | None = None  # open periodic_update cycle
+    last = opened
     for event in sorted(events, key=_US):  # timsort: linear when already in order
         t = event.us
-        if t > now:
+        if end is not None and t > end:
             break
+        if t > last:
+            last = t
         kind = event.kind
         if kind == "note":
             continue
@@ -282,21 +299,22 @@ def _read(
             if update_from is not None:
                 periodic.append((update_from, t))
                 update_from = None
-    if wait_from is not None:
-        waits.append((wait_from, now))
     if answer_from is not None:
         next_reply.append((answer_from, None))
     if update_from is not None:
         periodic.append((update_from, None))
-    return _History(
-        priorities,
-        waits,
-        resolved,
-        wait_from is not None,
+    return History(
+        opened,
+        tuple(priorities),
+        tuple(waits),
+        wait_from,
+        tuple(resolved),
         resolved_from,
         first,
-        next_reply,
-        periodic,
+        tuple(next_reply),
+        tuple(periodic),
+        last,
+        end,
     )
 
 
@@ -313,38 +331,62 @@ def compute_timers(
     events: Sequence[Event],
     now: datetime | int,
     *,
-    history: bool = False,
+    all_cycles: bool = False,
 ) -> list[Timer]:
     """The incident's timers at `now`, in the order of policy.TIMER_KINDS.
 
     `priority` is the priority the incident was opened with; `priority` events change it (see
-    `current_priority`). With history=False only the latest instance of each kind is returned
-    (what a screen shows); with history=True every next_reply and periodic_update cycle too
-    (what monthly statistics count). A kind without a target at the priority has no timer."""
-    opened = opened_at if isinstance(opened_at, int) else to_us(opened_at)
+    `current_priority`). With all_cycles=False only the latest instance of each kind is
+    returned (what a screen shows); with all_cycles=True every next_reply and periodic_update
+    cycle too (what monthly statistics count). A kind without a target at the priority has no
+    timer. Events after `now` are left out."""
     at = now if isinstance(now, int) else to_us(now)
-    h = _read(policy, priority, opened, events, at)
+    return timers_at(
+        policy, read_history(policy, priority, opened_at, events, at), at, all_cycles=all_cycles
+    )
+
+
+def timers_at(
+    policy: Policy, history: History, now: datetime | int, *, all_cycles: bool = False
+) -> list[Timer]:
+    """The timers of a read history at `now` (see `compute_timers`). A history read without
+    `until` holds every event, so `now` must not be before its latest one."""
+    at = now if isinstance(now, int) else to_us(now)
+    if history.until is None and at < history.last_us:
+        raise ValueError("the history holds events after now: read it with until=now")
+    if history.until is not None and at != history.until:
+        raise ValueError("the history was read up to another instant: read it with until=now")
+    h = history
+    opened = h.opened
+    waits = h.waits if h.waiting_since is None else (*h.waits, (h.waiting_since, at))
     timers: list[Timer] = []
     for kind in policy.kinds:  # the kinds some priority of the policy has a target for
         if kind == "next_reply":
-            cycles = h.next_reply
+            cycles: Sequence[tuple[int, int | None]] = h.next_reply
         elif kind == "periodic_update":
             cycles = h.periodic
         elif kind == "first_response":
-            cycles = [(opened, h.first_response)]
+            cycles = ((opened, h.first_response),)
         else:
-            cycles = [(opened, h.stopped)]
-        first = 0 if history else max(len(cycles) - 1, 0)
+            cycles = ((opened, h.stopped),)
+        first = 0 if all_cycles else max(len(cycles) - 1, 0)
         for cycle in range(first, len(cycles)):
             anchor, stop = cycles[cycle]
-            timer = _timer(policy, kind, cycle, anchor, stop, h, at)
+            timer = _timer(policy, kind, cycle, anchor, stop, h, waits, at)
             if timer is not None:
                 timers.append(timer)
     return timers
 
 
 def _timer(
-    policy: Policy, kind: str, cycle: int, anchor: int, stop: int | None, h: _History, now: int
+    policy: Policy,
+    kind: str,
+    cycle: int,
+    anchor: int,
+    stop: int | None,
+    h: History,
+    waits: Sequence[tuple[int, int]],
+    now: int,
 ) -> Timer | None:
     priority = h.priority_at(stop)
     target = policy.target(priority, kind)
@@ -356,9 +398,9 @@ def _timer(
     if not target.pause:
         pauses: list[tuple[int, int]] = []
     elif kind in ("resolution", "notify_after") and h.resolved:
-        pauses = _clip(sorted(h.waits + h.resolved), anchor, end)
+        pauses = _clip(sorted((*waits, *h.resolved)), anchor, end)
     else:
-        pauses = _clip(h.waits, anchor, end) if h.waits else []
+        pauses = _clip(waits, anchor, end) if waits else []
     due = due_with_pauses(clock, anchor, amount, pauses)
     remaining = amount - used_with_pauses(clock, anchor, end, pauses)
     if stop is not None:
@@ -367,7 +409,11 @@ def _timer(
     elif now > due:
         state, warning = TimerState.BREACHED, WarningLevel.NONE
     else:
-        state = TimerState.PAUSED if h.waiting_now and target.pause else TimerState.RUNNING
+        state = (
+            TimerState.PAUSED
+            if h.waiting_since is not None and target.pause
+            else TimerState.RUNNING
+        )
         if remaining <= policy.urgent_us:
             warning = WarningLevel.URGENT
         elif amount - remaining >= policy.at_risk * amount:

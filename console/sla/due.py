@@ -88,7 +88,7 @@ def answer_due(
                 f"policy {policy_name} has no {name} target at priority {priority}; "
                 f"its targets: {', '.join(have) or '(none)'}"
             )
-        zone = target.zone.zone
+        zone = target.calendar.zone
         answers.append(DueAnswer(policy_name, priority, name, target.describe(), start, due, zone))
     return answers
 

@@ -434,7 +434,7 @@ class Target:
     unit: Unit
     value: float
     clock: Calendar  # where time is counted (24/7 for hours and calendar days)
-    zone: Calendar  # the calendar whose dates and zone place calendar days
+    calendar: Calendar  # the target's own calendar: its zone places calendar days
     pause: bool = True
 
     def amount_us(self, anchor: int) -> int:
@@ -449,7 +449,7 @@ class Target:
         if unit == "end_of_business_day":
             due = self.clock.end_of_business_day_us(anchor, int(self.value))
             return self.clock.counted_us(anchor, due)
-        return self.zone.add_calendar_days_us(anchor, int(self.value)) - anchor
+        return self.calendar.add_calendar_days_us(anchor, int(self.value)) - anchor
 
     def describe(self) -> str:
         value = f"{self.value:g}"

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -276,6 +277,18 @@ class PriorityTargets(Strict):
     notify_after: TargetSpec | None = None
 
 
+def _recipients(value: list[str]) -> list[str]:
+    for item in value:
+        if item not in RECIPIENT_ROLES and not _EMAIL.fullmatch(item):
+            raise ValueError(
+                f"{item!r} is neither an e-mail address nor one of {', '.join(RECIPIENT_ROLES)}"
+            )
+    return value
+
+
+Recipients = Annotated[list[str], Field(min_length=1), AfterValidator(_recipients)]
+
+
 def _signed_minutes(value: Any) -> Any:
     """ "-30m", "2h", "1d", "0" or a number of minutes: an offset from the due instant."""
     if isinstance(value, bool):
@@ -294,24 +307,17 @@ class EscalationSpec(Strict):
 
     name: Name
     after: Annotated[float, BeforeValidator(_signed_minutes)] = 0.0
-    notify: list[str] = Field(min_length=1)  # e-mail addresses, or "ops" / "installer"
+    notify: Recipients  # e-mail addresses, or "ops" / "installer"
     priorities: list[str] = Field(default_factory=list)  # empty: every priority
     timers: list[TimerKind] = Field(default_factory=list)  # empty: every timer kind
-
-    @field_validator("notify")
-    @classmethod
-    def _recipients(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if item not in RECIPIENT_ROLES and not _EMAIL.fullmatch(item):
-                raise ValueError(
-                    f"{item!r} is neither an e-mail address nor one of {', '.join(RECIPIENT_ROLES)}"
-                )
-        return value
 
 
 class WarningSpec(Strict):
     at_risk_pct: float = Field(80.0, gt=0, lt=100)  # "at risk" from this share of the target
     urgent_minutes: float = Field(15.0, ge=0)  # "urgent" at this much counted time left
+    # Who is told once when a timer turns at risk, urgent or breached: e-mail addresses, or
+    # "ops" (the [smtp] ops_address) / "installer" (the customer's installer).
+    notify: Recipients = Field(default_factory=lambda: ["ops"])
 
 
 class QuotaSpec(Strict):

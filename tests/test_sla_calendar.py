@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from console.sla.calendar import (
     MINUTE,
+    WEEKDAYS,
     Calendar,
     HolidayRules,
     parse_instant,
@@ -27,7 +28,14 @@ SPLIT = Calendar(
 )
 SUNDAYS = Calendar("Europe/Amsterdam", weekly(["sun"], [(0, 1440)]), name="sundays")
 ALWAYS = Calendar.always("Europe/Paris")
-CALENDARS = [NL, MSK, SPLIT, SUNDAYS, ALWAYS]
+# night shifts whose edges fall in the hour skipped or repeated by DST changes
+NIGHTS = Calendar(
+    "Europe/Amsterdam",
+    weekly(list(WEEKDAYS), [(0, 150), (165, 360), (1320, 1440)]),
+    HolidayRules("NL"),
+    name="nights",
+)
+CALENDARS = [NL, MSK, SPLIT, SUNDAYS, ALWAYS, NIGHTS]
 
 
 def t(text: str) -> datetime:
@@ -207,6 +215,17 @@ def test_a_moscow_calendar_for_a_request_sent_from_amsterdam() -> None:
     due = MSK.add(t("2026-03-02T15:30:00+01:00"), 120)
     assert due == t("2026-03-03T10:00:00+03:00")
     assert due == t("2026-03-03T08:00:00+01:00")
+
+
+def test_night_hours_across_dst_changes() -> None:
+    # 00:00-02:30, 02:45-06:00 and 22:00-24:00 every day hold 7:45 hours; the night the clock
+    # jumps from 02:00 to 03:00 holds one hour less, the night it falls back one more
+    normal = NIGHTS.counted(t("2026-03-27T00:00:00+01:00"), t("2026-03-28T00:00:00+01:00"))
+    assert normal == timedelta(hours=7, minutes=45)
+    spring = NIGHTS.counted(t("2026-03-29T00:00:00+01:00"), t("2026-03-30T00:00:00+02:00"))
+    assert spring == timedelta(hours=6, minutes=45)
+    autumn = NIGHTS.counted(t("2026-10-25T00:00:00+02:00"), t("2026-10-26T00:00:00+01:00"))
+    assert autumn == timedelta(hours=8, minutes=45)
 
 
 def test_two_intervals_a_day() -> None:

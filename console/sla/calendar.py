@@ -282,7 +282,8 @@ class Calendar:
 
     def _wall_us(self, day: date, minute: int) -> int:
         """The UTC instant of a wall-clock minute of a local date (24:00 is the next midnight).
-        A minute skipped by a spring-forward change maps to the same minute after it."""
+        A minute skipped by a spring-forward change maps to the instant that wall time would
+        have had before the change (02:30 -> 03:30 on a 02:00 -> 03:00 jump), monotonically."""
         if minute >= DAY_MINUTES:
             day, minute = day + _ONE_DAY, minute - DAY_MINUTES
         hour, mins = divmod(minute, 60)
@@ -290,8 +291,14 @@ class Calendar:
         return int(wall.timestamp()) * US  # whole seconds: exact
 
     def open_intervals(self, day: date) -> list[tuple[int, int]]:
-        """One local date's open intervals as UTC microsecond pairs."""
-        return [(self._wall_us(day, s), self._wall_us(day, e)) for s, e in self.hours_on(day)]
+        """One local date's open intervals as UTC microsecond pairs (an interval that lies in
+        the hour a spring-forward change skips does not exist that day)."""
+        found = []
+        for s, e in self.hours_on(day):
+            lo, hi = self._wall_us(day, s), self._wall_us(day, e)
+            if hi > lo:
+                found.append((lo, hi))
+        return found
 
     # -- the cumulative table --------------------------------------------------------------------
 
@@ -320,10 +327,11 @@ class Calendar:
         day, stop = date(table.last + 1 if table else first, 1, 1), date(last + 1, 1, 1)
         while day < stop:
             for s, e in self.open_intervals(day):
-                if ends and ends[-1] >= s:  # adjacent (24/7 midnights): one interval
-                    total += e - ends[-1]
-                    ends[-1] = e
-                    cum[-1] = total
+                if ends and ends[-1] >= s:  # adjacent (24/7 midnights) or overlapping: merge
+                    if e > ends[-1]:
+                        total += e - ends[-1]
+                        ends[-1] = e
+                        cum[-1] = total
                 else:
                     total += e - s
                     starts.append(s)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -49,6 +49,7 @@ TIMER_KINDS = ("first_response", "next_reply", "periodic_update", "resolution", 
 TimerKind = Literal["first_response", "next_reply", "periodic_update", "resolution", "notify_after"]
 INCIDENT_TYPES = ("outage", "problem", "question", "wish", "rma")
 IncidentType = Literal["outage", "problem", "question", "wish", "rma"]
+_ALL_TYPES: tuple[IncidentType, ...] = ("outage", "problem", "question", "wish", "rma")
 # The monitor's check names (console.monitor.checks.CHECKS; a test keeps the two equal). Not
 # imported from there: that module pulls in the probes, and `nls sla due` must start fast.
 MONITOR_CHECKS = ("server_online", "camera", "cpu", "disk_activity", "video_rights")
@@ -117,8 +118,8 @@ def _ranges(value: str | list[str]) -> Hours:
     return tuple(parse_hours(item) for item in items)
 
 
-def _weekdays(value: str | list[str]) -> tuple[str, ...]:
-    if isinstance(value, list):
+def _weekdays(value: str | Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(value, str):
         return tuple(value)
     m = re.fullmatch(r"\s*([a-z]{3})\s*-\s*([a-z]{3})\s*", value)
     if m and m.group(1) in WEEKDAYS and m.group(2) in WEEKDAYS:
@@ -159,7 +160,7 @@ class CalendarSpec(Strict):
 
     @field_validator("weekdays")
     @classmethod
-    def _days(cls, value: str | list[str]) -> str | list[str]:
+    def _days(cls, value: str | list[Weekday]) -> str | list[Weekday]:
         _weekdays(value)
         return value
 
@@ -325,7 +326,7 @@ class QuotaSpec(Strict):
 
     requests_per_month: int | None = Field(None, ge=0)
     # Which incident types count as requests (opened by hand; monitoring's never count).
-    types: list[IncidentType] = Field(default_factory=lambda: list(INCIDENT_TYPES))
+    types: list[IncidentType] = Field(default_factory=lambda: list(_ALL_TYPES))
 
 
 class MonitoringSpec(Strict):
@@ -645,7 +646,7 @@ def load_sla_settings(source: str | Path | None) -> SlaSettings:
 
         load_config(path)  # raises the same ConfigError every other command prints
         raise
-    tables = {key: raw[key] for key in ("calendars", "sla_policies") if key in raw}
+    tables: dict[str, Any] = {k: raw[k] for k in ("calendars", "sla_policies") if k in raw}
     try:
         return SlaSettings.model_validate(tables)
     except ValidationError as exc:

@@ -280,14 +280,14 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     Exit status: 0 when every check passed, 1 when at least one failed, 2 for a configuration
     problem, 3 when the database is held by another process.
     """
+    import asyncio
+
     config = obj.config()
     known = {s.id for s in config.servers}
     missing = [s for s in servers if s not in known]
     if missing:
         _fail(f"unknown server {', '.join(missing)}; see `nls config check`", EXIT_USAGE)
     ids = list(servers) or None
-    import asyncio
-
     samples = obj.run(
         config,
         lambda remote: _check_remote(remote, ids),
@@ -820,13 +820,13 @@ def simulate(**options: Any) -> None:
     and from the control API (`nls fault`, `nls heal`). With --write-config it writes a matching
     nls configuration once the fleet listens; `ready` on stderr says it is serving.
     """
+    import asyncio
+
     from probes.simulator.scenario import load_scenario
 
     scenario = options.pop("scenario")
     steps = _guard_sim(lambda: load_scenario(scenario)) if scenario else []
     with contextlib.suppress(KeyboardInterrupt):
-        import asyncio
-
         asyncio.run(_simulate(SimOptions(steps=steps, **options)))
 
 
@@ -852,6 +852,8 @@ class SimOptions:
 
 
 async def _simulate(opts: SimOptions) -> None:
+    import asyncio
+
     from console.simconfig import write_sim_config
     from probes.simulator.control import ControlServer
     from probes.simulator.fleet import build_fleet
@@ -893,8 +895,6 @@ async def _simulate(opts: SimOptions) -> None:
     try:
         if opts.steps:
             await run_scenario(fleet, opts.steps)
-        import asyncio
-
         await asyncio.Event().wait()
     finally:
         await control.stop()
@@ -934,13 +934,13 @@ def heal(server: str | None, control_port: int) -> None:
 
 
 def _control(port: int, payload: dict[str, Any]) -> None:
+    import asyncio
+
     import httpx
 
     from probes.simulator.control import send_control
 
     try:
-        import asyncio
-
         answer = asyncio.run(send_control(port, payload))
     except (OSError, httpx.TransportError) as exc:
         _fail(f"no simulator control API on 127.0.0.1:{port} ({exc})", EXIT_FAILED)

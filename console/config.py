@@ -30,6 +30,7 @@ from pydantic import (
 from console.directory import Directory
 from console.errors import ConfigError, NotFound
 from console.mail.mailer import SmtpSettings
+from console.sla.policy import CalendarSpec, SlaPolicy, SlaRefError, check_references
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -222,6 +223,8 @@ class Config(Strict):
     installers: list[Installer] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
+    calendars: dict[Ident, CalendarSpec] = Field(default_factory=dict)
+    sla_policies: dict[Ident, SlaPolicy] = Field(default_factory=dict)
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @model_validator(mode="after")
@@ -243,7 +246,22 @@ class Config(Strict):
                     ("servers", n, "customer"),
                     f"unknown customer {server.customer!r}; known: {_some(customers)}",
                 )
+        self._sla_references()
         return self
+
+    def _sla_references(self) -> None:
+        """Policies name existing calendars, and every customer's sla_plan names a policy."""
+        try:
+            check_references(self.calendars, self.sla_policies)
+        except SlaRefError as exc:
+            raise _RefError(exc.loc, str(exc)) from None
+        for n, customer in enumerate(self.customers):
+            if customer.sla_plan is not None and customer.sla_plan not in self.sla_policies:
+                raise _RefError(
+                    ("customers", n, "sla_plan"),
+                    f"unknown SLA policy {customer.sla_plan!r} for customer {customer.id!r}; "
+                    f"known: {_some(self.sla_policies)} ([sla_policies.NAME] tables)",
+                )
 
     @property
     def database_path(self) -> Path:

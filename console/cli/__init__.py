@@ -19,6 +19,7 @@ from console.cli.mail import mail_group
 from console.cli.main import main
 from console.cli.maintenance import maintenance_group
 from console.cli.simulate import fault, heal, simulate
+from console.cli.sla import sla_group
 from console.cli.sql import sql_command
 
 main.add_command(config_group)
@@ -30,5 +31,6 @@ main.add_command(simulate)
 main.add_command(fault)
 main.add_command(heal)
 main.add_command(demo)
+main.add_command(sla_group)
 
 __all__ = ["main"]

@@ -104,6 +104,8 @@ class SourceInfo:
     next_cycle: datetime | None
     installer: str | None
     started: datetime
+    user: str = ""
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,8 @@ class FleetSource(Protocol):
         ...
 
     async def sql(self, query: str) -> Any:
-        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/StoreError on bad SQL."""
+        """Run one read-only statement; returns a pyarrow.Table (cut at the [sql] limits, which
+        `console.store.sandbox.result_cut` reports). ReadOnlyError/StoreError on bad SQL."""
         ...
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> int:

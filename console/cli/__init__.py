@@ -63,6 +63,8 @@ def _guard(fn: Callable[[], Any]) -> Any:
         _fail(f"the daemon failed: {exc} (see its log)", EXIT_FAILED)
     except AccessDeniedError as exc:
         _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
 
 
 class Context:
@@ -77,7 +79,7 @@ class Context:
         """The socket of a daemon running for this database, if there is one."""
         from console.daemon.remote import find_daemon
 
-        return find_daemon(config.database_path, self.socket)
+        return find_daemon(config.database_path, self.socket or config.access.socket)
 
     def run(
         self, config: Config, remote: Callable[[Any], Awaitable[T]], local: Callable[[], T]
@@ -194,11 +196,23 @@ def _console(obj: Context, config: Config, installer: str | None) -> int:
     launch = _launch()
     path = obj.daemon(config)
     if path is None:
-        return _guard(lambda: launch.run_console(config, installer=installer))
+        from console.identity import local_caller
+
+        caller = _guard(lambda: local_caller(config).narrow(installer))
+        scope = caller.installer
+        return _guard(lambda: launch.run_console(config, installer=scope))
+    # Connect before the screen opens, so a refusal (no role, another installer) is one line.
+    source = _guard(lambda: asyncio.run(_probe_daemon(path, installer)))
+    return _guard(lambda: launch.run_console(config, installer=source.installer, source=source))
+
+
+async def _probe_daemon(path: Path, installer: str | None) -> Any:
+    """A RemoteSource whose scope the daemon confirmed (its own loop connects again later)."""
     from console.daemon.remote import RemoteSource
 
-    source = RemoteSource(path, installer=installer)
-    return _guard(lambda: launch.run_console(config, installer=installer, source=source))
+    async with RemoteSource(path, installer=installer) as probe:
+        scope = probe.welcome.get("installer")
+    return RemoteSource(path, installer=scope)
 
 
 def _launch() -> Any:
@@ -388,13 +402,16 @@ def sql_command(obj: Context, query: str, fmt: str) -> None:
 
     Writes are refused. Example: nls sql "SELECT server, count(*) FROM samples GROUP BY ALL"
     """
+    from console.store.sandbox import QueryLimits, result_cut
+
     config = obj.config()
 
     def run() -> Any:
         with Store(config.database_path, read_only=True) as store:
-            return store.query(query)
+            return store.query(query, limits=QueryLimits.from_settings(config.sql))
 
     table = obj.run(config, lambda remote: remote.sql(query), run)
+    cut = result_cut(table)
     rows = table.to_pylist()
     columns = table.column_names
     if fmt == "json":
@@ -409,6 +426,8 @@ def sql_command(obj: Context, query: str, fmt: str) -> None:
     else:
         _print_table(columns, [[_cell(row[c]) for c in columns] for row in rows])
         click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+    if cut:
+        click.echo(f"nls: {cut}", err=True)
 
 
 def _json_default(value: Any) -> Any:
@@ -610,14 +629,16 @@ def maintenance_list(obj: Context, as_json: bool) -> None:
             click.echo(json.dumps(dataclasses.asdict(w), default=_json_default))
         return
     _print_table(
-        ["id", "scope", "when", "reason", "announced"],
+        ["id", "scope", "when", "announced", "recorded", "by", "reason"],
         [
             [
                 str(w.id),
                 f"{w.scope_kind} {w.scope_id}",
                 _window_when(w),
-                w.reason,
                 _local(w.announced_at),
+                _local(w.recorded_at) or "-",
+                w.created_by or "-",
+                w.reason,
             ]
             for w in windows
         ],

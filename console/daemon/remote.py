@@ -89,6 +89,7 @@ class RemoteSource:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[tuple[Header, bytes]]] = {}
+        self._chunks: dict[int, list[bytes]] = {}
         self._subs: dict[int, _Updates] = {}
         self._ids = itertools.count(1)
         self._connecting: asyncio.Lock | None = None
@@ -152,10 +153,18 @@ class RemoteSource:
         return await self._call("history", server_id, check, since)
 
     async def sql(self, query: str) -> Any:
-        import pyarrow as pa
-
-        _, blob = await self._request("sql", query)
-        return pa.ipc.open_stream(blob).read_all()
+        """The daemon streams the result in Arrow chunks; a cut result says so in its schema
+        metadata, as an embedded one does (`console.store.sandbox.result_cut`)."""
+        request = next(self._ids)
+        self._chunks[request] = chunks = []
+        try:
+            header, blob = await self._request("sql", query, request=request)
+        finally:
+            self._chunks.pop(request, None)
+        info = decode(header.r, dict[str, Any]) or {}
+        if sum(len(c) for c in chunks) > 1_000_000:
+            return await asyncio.to_thread(_assemble, chunks, blob, info.get("cut"))
+        return _assemble(chunks, blob, info.get("cut"))
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
         return await self._call("check_now", list(server_ids) if server_ids is not None else None)
@@ -164,6 +173,8 @@ class RemoteSource:
         return await self._call("maintenance_list")
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """The daemon assigns the id, records the author (from this process's credentials) and
+        the time it took the window; it returns the window as stored."""
         return await self._call("maintenance_add", window)
 
     async def maintenance_remove(self, window_id: int) -> None:
@@ -198,9 +209,11 @@ class RemoteSource:
         header, _ = await self._request(method, *args)
         return decode(header.r, METHODS[method].result)
 
-    async def _request(self, method: str, *args: Any) -> tuple[Header, bytes]:
+    async def _request(
+        self, method: str, *args: Any, request: int | None = None
+    ) -> tuple[Header, bytes]:
         await self._ensure()
-        request = next(self._ids)
+        request = next(self._ids) if request is None else request
         future: asyncio.Future[tuple[Header, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
         try:
@@ -277,6 +290,11 @@ class RemoteSource:
             else:
                 sub.push(rebuild(header.e, header.msg))
             return
+        if header.t == "chunk":
+            chunks = self._chunks.get(header.id)
+            if chunks is not None:
+                chunks.append(blob)
+            return
         future = self._pending.get(header.id)
         if future is not None and not future.done():
             future.set_result((header, blob))
@@ -291,3 +309,13 @@ class RemoteSource:
                 future.set_exception(lost)
         for sub in self._subs.values():
             sub.push(_END)
+
+
+def _assemble(chunks: list[bytes], final: bytes, cut: str | None) -> Any:
+    import pyarrow as pa
+
+    from console.store.sandbox import with_cut
+
+    schema = pa.ipc.open_stream(final).schema
+    batches = [batch for chunk in chunks for batch in pa.ipc.open_stream(chunk)]
+    return with_cut(pa.Table.from_batches(batches, schema), cut)

@@ -11,6 +11,8 @@ period stays exact (no jitter drift) and the load is spread evenly over the inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -33,12 +35,14 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller, this_process
 from console.monitor.engine import Batch, Clock, Engine, utcnow
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
 from console.store.database import Store
-from console.store.worker import StoreWorker
+from console.store.sandbox import QueryLimits
+from console.store.worker import ClientRun, StoreWorker
 
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
@@ -56,7 +60,11 @@ class FleetService:
         self.config = config
         self.clock = clock
         self.schedule = schedule
-        self.store = StoreWorker(config.database_path)
+        self.store = StoreWorker(
+            config.database_path,
+            limits=QueryLimits.from_settings(config.sql),
+            concurrent=config.sql.concurrent,
+        )
         self.engine = Engine(config, self.store, clock=clock)
         self.alerts = AlertPipeline(config)
         self.rows: dict[str, ServerRow] = {}
@@ -253,10 +261,19 @@ class FleetService:
 
     # -- views ------------------------------------------------------------------------------
 
-    def view(self, installer: str | None = None) -> FleetView:
-        if installer is not None and installer not in {i.id for i in self.config.installers}:
-            raise KeyError(f"no installer {installer!r}")
-        return FleetView(self, installer)
+    def view(self, scope: Caller | str | None = None) -> FleetView:
+        """A FleetSource acting for `scope`: a Caller (the daemon's peer), or an installer id
+        (or None) for this process's own user, e.g. an embedded console."""
+        if isinstance(scope, Caller):
+            caller = scope
+        else:
+            me = this_process()
+            caller = Caller(me.uid, me.user, "ops").narrow(scope)
+        if caller.installer is not None and caller.installer not in {
+            i.id for i in self.config.installers
+        }:
+            raise KeyError(f"no installer {caller.installer!r}")
+        return FleetView(self, caller)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
         queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
@@ -301,13 +318,16 @@ def _figures(
 
 
 class FleetView:
-    """A FleetSource over the service, optionally limited to one installer's servers."""
+    """A FleetSource over the service acting for one Caller: ops see everything, a caller
+    scoped to an installer sees only that installer's servers and gets no SQL. The view, not
+    the client, decides what a write means: ids, authors and record times are its own."""
 
     mode = "embedded"
 
-    def __init__(self, service: FleetService, installer: str | None) -> None:
+    def __init__(self, service: FleetService, caller: Caller) -> None:
         self.service = service
-        self.installer = installer
+        self.caller = caller
+        self.installer = installer = caller.installer
         config = service.config
         if installer is None:
             self._servers: frozenset[str] | None = None
@@ -333,6 +353,8 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            user=self.caller.user,
+            role=self.caller.role,
         )
 
     async def snapshot(self) -> FleetSnapshot:
@@ -385,21 +407,42 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
+        if since.tzinfo is None:
+            raise ValueError(f"since {since.isoformat()} has no time zone; give UTC")
         table = await self.service.store.read(Store.named, "history", [server_id, check, since])
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
-        if self.installer is not None:
-            raise AccessDenied("SQL is not available in an installer-scoped console")
-        return await self.service.store.read(Store.query, query)
+        """The whole result (cut at the [sql] limits), e.g. for the embedded console."""
+        self._sql_allowed()
+        return await self.service.store.client_table(query, who=self.caller.user)
+
+    def sql_stream(self, query: str) -> contextlib.AbstractAsyncContextManager[ClientRun]:
+        """The result piece by piece, for the daemon's socket (see StoreWorker.client_query)."""
+        self._sql_allowed()
+        return self.service.store.client_query(query, who=self.caller.user)
+
+    def _sql_allowed(self) -> None:
+        if not self.caller.may_sql:
+            who = (
+                f"installer {self.installer}'s console"
+                if self.caller.role == "ops"
+                else f"{self.caller.user} (staff of installer {self.installer})"
+            )
+            raise AccessDenied(
+                f"SQL is not available to {who}: SQL cannot be limited to one installer's data"
+            )
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+        """Probe now; each server once however often it is named (an empty list: all)."""
         ids = (
-            list(server_ids)
+            list(dict.fromkeys(server_ids))
             if server_ids
             else [s for s in self.service.engine.targets if self._visible(s)]
         )
         for server in ids:
+            if not isinstance(server, str):
+                raise ValueError(f"server id {server!r} is not text")
             self._check(server)
         batch = await self.service.run_cycle(ids)
         return len(batch.samples)
@@ -411,10 +454,24 @@ class FleetView:
         return [w for w in windows if self._window_visible(w)]
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a window as this view's caller: the id, the author and the record time are the
+        daemon's; an announcement in the future is refused, one in the past is kept beside the
+        time it was recorded."""
         if not self._window_visible(window):
             raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
         self._validate_scope(window)
-        stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
+        now = self.service.clock()
+        if window.announced_at > now + timedelta(minutes=5):
+            raise MaintenanceError(
+                f"announced_at {window.announced_at.isoformat()} is in the future; give when the "
+                "customer was told (default: now)"
+            )
+        window = dataclasses.replace(window, id=0, created_by=self.caller.user, removed_at=None)
+        stored = await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).add(
+                window, author=self.caller.user, recorded_at=now
+            )
+        )
         await self._reload_windows()
         return stored
 
@@ -427,6 +484,8 @@ class FleetView:
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError(f"limit {limit!r} is not a number of mails from 1 to 10000")
         rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()

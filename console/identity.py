@@ -140,11 +140,12 @@ def resolve(
 
 
 def store_owner(database: Path) -> int:
-    """The account that owns the store: the database file's owner, else this process."""
-    try:
-        return database.stat().st_uid
-    except OSError:
-        return os.getuid()
+    """The account that owns the store: the database file's owner, else its folder's (where it
+    will be created), else this process."""
+    for path in (database, database.parent):
+        with contextlib.suppress(OSError):
+            return path.stat().st_uid
+    return os.getuid()
 
 
 def local_caller(config: Any) -> Caller:

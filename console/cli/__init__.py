@@ -1024,5 +1024,9 @@ def _demo_once(count: int) -> None:
         )
 
 
+from console.cli.sshgate import ssh_session  # noqa: E402
+
+main.add_command(ssh_session)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -403,12 +403,14 @@ class ClientQuery:
         if "read-only" in text or "Cannot write" in text or "disabled by configuration" in text:
             return SqlRefused(f"refused: {text.splitlines()[0]}. {_READ_ONLY_HINT}")
         if isinstance(exc, duckdb.Error | pa.ArrowException):
-            return SqlError(f"SQL error: {text}")
+            return SqlError(
+                "SQL error: " + "; ".join(filter(None, map(str.strip, text.splitlines())))
+            )
         return exc if isinstance(exc, Exception) else RuntimeError(text)
 
 
-class SqlError(ReadOnlyError):
-    """A statement DuckDB could not run (syntax, unknown column, ...): bad input, exit 2."""
+class SqlError(StoreError):
+    """A statement DuckDB could not run (syntax, unknown column, ...)."""
 
 
 def ipc_stream(schema: pa.Schema, batches: list[pa.RecordBatch]) -> bytes:

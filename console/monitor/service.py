@@ -40,7 +40,7 @@ from console.monitor.engine import Batch, Clock, Engine, utcnow
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store
+from console.store.database import Store, StoreError
 from console.store.sandbox import QueryLimits
 from console.store.worker import ClientRun, StoreWorker
 
@@ -87,6 +87,8 @@ class FleetService:
         self._outbox: Any = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._failures = 0
+        self._failure: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,8 +201,31 @@ class FleetService:
         database shows real states at once rather than after up to one interval)."""
         try:
             await self.run_cycle(servers)
-        except Exception:
-            log.exception("cycle for %d servers failed", len(servers))
+        except Exception as exc:
+            self._cycle_failed(exc, len(servers))
+        else:
+            if self._failures:
+                _event(logging.WARNING, "cycle_recovered", failed_batches=self._failures)
+                self._failures, self._failure = 0, None
+
+    def _cycle_failed(self, exc: Exception, servers: int) -> None:
+        """Log why batches fail once per cause, not once per batch: on a full disk the first
+        line says "No space left on device" and the next ones would only bury it. The store
+        rolled the batch back; the next slot tries again, and a success logs the recovery."""
+        import duckdb
+
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        self._failures += 1
+        if cause == self._failure:
+            _event(logging.DEBUG, "cycle_failed_again", servers=servers, failed=self._failures)
+            return
+        self._failure = cause
+        known = isinstance(exc, duckdb.Error | OSError | StoreError)
+        log.error(
+            "cycle_failed",
+            exc_info=None if known else exc,
+            extra={"event": "cycle_failed", "servers": servers, "error": cause},
+        )
 
     def _schedule_retries(self) -> None:
         retry = self.config.monitor.retry_interval
@@ -209,7 +234,7 @@ class FleetService:
         when = self.clock() + timedelta(seconds=retry)
         for server in sorted(self.alerts.pending_servers()):
             self._scheduler.add_job(
-                self.run_cycle,
+                self._run_slot,
                 DateTrigger(run_date=when),
                 args=[[server]],
                 id=f"retry-{server}",
@@ -293,6 +318,10 @@ class FleetService:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(tuple(self.rows.values()))
+
+
+def _event(level: int, name: str, **fields: Any) -> None:
+    log.log(level, name, extra={"event": name, **fields})
 
 
 def _close(queue: asyncio.Queue[Any]) -> None:

@@ -20,8 +20,6 @@ import sys
 import sysconfig
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SOCKET_GROUP = "nlst-sock"  # may connect to the daemon's socket
 OPS_GROUP = "nlst-opsteam"  # [access] ops_groups
@@ -79,6 +77,8 @@ def create() -> None:
 
 def require_users() -> None:
     """The accounts exist and this process may act as them; else skip (fail under CI)."""
+    import pytest
+
     problem = None
     if os.geteuid() != 0:
         problem = "needs root to create and act as other Unix accounts"

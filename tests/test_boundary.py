@@ -219,11 +219,21 @@ async def test_a_client_that_goes_away_stops_its_query(site: Any) -> None:
 
 async def test_every_query_has_a_time_limit_daemon_and_embedded(site: Any) -> None:
     s: Site = await site(interval="1h")
-    add_sections(s.config, '[sql]\ntimeout = "1s"')
+    add_sections(s.config, '[sql]\ntimeout = "1s"\nconcurrent = 1')
     daemon = await s.daemon()
     code, _, err = await _sql(s.config, LONG_QUERY)
     assert code == 1 and "query stopped after 1 s" in err and "[sql] timeout" in err, err
     assert "reason=timeout" in await daemon.line("event=query_stopped")
+
+    # A client that asks for a big result and never reads it holds its statement (and, with
+    # concurrent = 1, everyone else's turn) only until the time limit.
+    with RawClient(socket_of(daemon)) as stuck:
+        stuck.hello()
+        call = {"t": "call", "id": 1, "m": "sql", "a": {"query": "SELECT * FROM range(100000000)"}}
+        stuck.send(frame(call))
+        assert "reason=timeout" in await daemon.line("event=query_stopped")
+        code, out, err = await _sql(s.config, "SELECT 42 AS answer", "--format", "csv")
+        assert (code, out.splitlines()) == (0, ["answer", "42"]), err
     daemon.send(signal.SIGTERM)
     assert await daemon.wait() == 0
 

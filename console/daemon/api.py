@@ -313,7 +313,12 @@ class _Connection:
             while (chunk := await run.ipc()) is not None:
                 head = frame_head(Header(t="chunk", id=request), len(chunk))
                 self._respond((head, chunk), False)
-                await self._drained()
+                try:  # a client that stops reading holds its statement until the time limit
+                    async with asyncio.timeout(run.remaining()):
+                        await self._drained()
+                except TimeoutError:
+                    run.stop("timeout")
+                    raise run.query.stopped() from None
             blob = await asyncio.to_thread(ipc_stream, schema, [])
             info = {"cut": run.query.cut, "rows": run.query.rows}
         return frame(Header(t="result", id=request, r=raw(info)), blob)

@@ -380,9 +380,10 @@ class ClientQuery:
 
     def _raise_if_stopped(self) -> None:
         if self.reason is not None:
-            raise self._stopped()
+            raise self.stopped()
 
-    def _stopped(self) -> QueryStopped:
+    def stopped(self) -> QueryStopped:
+        """The error that says why this statement was stopped."""
         reason = self.reason or "cancelled"
         if reason == "timeout":
             return QueryStopped(
@@ -396,7 +397,7 @@ class ClientQuery:
 
     def _translate(self, exc: BaseException) -> Exception:
         if self.reason is not None or isinstance(exc, duckdb.InterruptException):
-            return self._stopped()
+            return self.stopped()
         if isinstance(exc, SqlRefused):
             return exc
         text = str(exc)

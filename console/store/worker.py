@@ -162,6 +162,10 @@ class ClientRun:
     def stop(self, reason: str) -> None:
         self.query.interrupt(reason)
 
+    def remaining(self) -> float:
+        """Seconds left of the statement's time limit."""
+        return max(0.0, self.query.limits.timeout - self.query.elapsed)
+
     def finish(self) -> None:
         """Close the statement on its thread after whatever step is still running there."""
         loop = asyncio.get_running_loop()

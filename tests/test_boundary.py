@@ -6,6 +6,7 @@ to decide. Each test says what a user would notice when the boundary holds."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import signal
@@ -360,8 +361,6 @@ async def test_the_daemon_decides_what_a_maintenance_write_means(site: Any) -> N
     )
     assert first["t"] == "result", first
     assert first["r"]["id"] == 1 and second["r"]["id"] == 2
-    import getpass
-
     assert first["r"]["created_by"] == getpass.getuser() != "somebody-else"
     recorded = datetime.fromisoformat(first["r"]["recorded_at"])
     assert abs((recorded - now).total_seconds()) < 600
@@ -380,6 +379,16 @@ async def test_the_daemon_decides_what_a_maintenance_write_means(site: Any) -> N
         "--start", "2030-01-01 00:00", "--end", "2030-01-02 00:00", "--reason", "third",
     )  # fmt: skip
     assert code == 0 and out.startswith("added maintenance window 3"), (out, err)
+    (removed,) = await in_thread(_raw, sock, [("maintenance_remove", {"window_id": 1})])
+    assert removed["t"] == "result", removed
+    _, out, _ = await _sql(
+        s.config,
+        "SELECT id, created_by, removed_by FROM maintenance ORDER BY id",
+        "--format",
+        "csv",
+    )
+    me = getpass.getuser()
+    assert out.splitlines()[1:] == [f"1,{me},{me}", f"2,{me},", f"3,{me},"], out
     daemon.send(signal.SIGTERM)
     assert await daemon.wait() == 0
     assert "Traceback" not in daemon.log

@@ -53,6 +53,7 @@ class MaintenanceWindow:
     recorded_at: datetime | None = None
     """When the store took the window (set by the store, never by a client): an `announced_at`
     or `starts` earlier than this was declared after the fact, and SLA reports show both."""
+    removed_by: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -179,7 +180,7 @@ def lookup(
 
 _FIELDS = (
     "id, scope_kind, scope_id, reason, announced_at, created_by, starts, ends, cron, timezone,"
-    " duration_min, removed_at, recorded_at"
+    " duration_min, removed_at, recorded_at, removed_by"
 )
 
 
@@ -205,6 +206,7 @@ class DuckMaintenanceStore:
             created_by=window.created_by if author is None else author,
             recorded_at=recorded_at or datetime.now(UTC),
             removed_at=None,
+            removed_by=None,
         )
         names = [f.strip() for f in _FIELDS.split(",")]
         self.con.execute(
@@ -233,12 +235,12 @@ class DuckMaintenanceStore:
             for r in rows
         ]
 
-    def remove(self, window_id: int, at: datetime) -> bool:
-        """Stop a window from `at` on; False when there is no such active window."""
+    def remove(self, window_id: int, at: datetime, by: str | None = None) -> bool:
+        """Stop a window from `at` on (`by` whom); False when there is no such active window."""
         found = self.con.execute(
-            "UPDATE maintenance SET removed_at = ? WHERE id = ? AND removed_at IS NULL "
-            "RETURNING id",
-            [at, window_id],
+            "UPDATE maintenance SET removed_at = ?, removed_by = ? WHERE id = ? AND removed_at IS "
+            "NULL RETURNING id",
+            [at, by, window_id],
         ).fetchall()
         return bool(found)
 

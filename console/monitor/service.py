@@ -509,7 +509,10 @@ class FleetView:
         if window_id not in visible:
             raise KeyError(f"no maintenance window {window_id}")
         now = self.service.clock()
-        await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
+        user = self.caller.user
+        await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).remove(window_id, now, by=user)
+        )
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:

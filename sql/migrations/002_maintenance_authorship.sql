@@ -3,3 +3,6 @@
 -- was recorded) stays visible as such in listings and SLA reports. Set by the daemon, never by a
 -- client. Rows from before this migration have no record time (NULL: unknown).
 ALTER TABLE maintenance ADD COLUMN recorded_at TIMESTAMPTZ;
+
+-- Who ended a window early (the account of the caller, like created_by).
+ALTER TABLE maintenance ADD COLUMN removed_by VARCHAR;

@@ -678,7 +678,9 @@ def maintenance_remove(obj: Context, window_id: int) -> None:
     removed = obj.run(
         config,
         remote_remove,
-        lambda: _local_maintenance(config, lambda m: m.remove(window_id, datetime.now(UTC))),
+        lambda: _local_maintenance(
+            config, lambda m: m.remove(window_id, datetime.now(UTC), by=_user())
+        ),
     )
     if not removed:
         _fail(f"no active maintenance window {window_id}; see `nls maintenance list`", EXIT_USAGE)

@@ -65,7 +65,10 @@ async def test_an_inventory_that_is_not_utf8_names_file_and_line(
     assert code == 0, err  # Excel's "CSV UTF-8" (with a BOM) is fine
 
 
-async def test_interval_and_address_are_bounded_in_the_config(tmp_path: Path) -> None:
+async def test_interval_and_address_are_bounded_in_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NLS_TEST_PW", "x")
     csv = b"id,customer,address\nsrv-1,cust,127.0.0.2\n"
     code, _, err = await _config_check(tmp_path, csv, "\n[monitor]\ninterval = 1e19\n")
     assert code == 2 and "monitor.interval" in err and "86400" in err, err

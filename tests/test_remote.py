@@ -30,7 +30,7 @@ from console.daemon.runtime import (
     candidate_sockets,
     publish_pointer,
 )
-from console.daemon.wire import DaemonUnavailable, Header, frame, raw
+from console.daemon.wire import VERSION, DaemonUnavailable, Header, frame, raw
 from console.directory import ScopeKind
 from console.errors import NotFound
 from console.fleetview import (
@@ -46,6 +46,7 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller
 from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
 from console.monitor.sample import Sample
 from console.store.database import ReadOnlyError, StoreError
@@ -81,7 +82,9 @@ class MemoryFleet:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    def view(self, installer: str | None = None) -> MemoryView:
+    def view(self, scope: Caller | str | None = None) -> MemoryView:
+        """As FleetService.view: the daemon passes the peer's Caller, narrowed by its hello."""
+        installer = scope.installer if isinstance(scope, Caller) else scope
         if installer is not None and installer not in {"a", "b"}:
             raise KeyError(f"unknown installer {installer!r}")
         view = MemoryView(self, installer)
@@ -389,7 +392,7 @@ async def test_a_client_that_stops_reading_never_blocks_the_daemon(served: Any) 
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.connect(str(server.path))
-    stuck.sendall(frame(Header(t="hello", a={"v": raw(1), "installer": raw(None)})))
+    stuck.sendall(frame(Header(t="hello", a={"v": raw(VERSION), "installer": raw(None)})))
     stuck.sendall(frame(Header(t="call", id=1, m="updates")))
     async with RemoteSource(server.path) as healthy:
         stream = healthy.updates()

@@ -6,6 +6,7 @@ import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from console.monitor.sample import Sample
@@ -119,3 +120,25 @@ def test_second_process_gets_a_clear_locked_error(tmp_path: Path) -> None:
     finally:
         done.set()
         holder.join(30)
+
+
+def test_an_allowed_directory_is_the_engines_not_the_clients(tmp_path: Path) -> None:
+    """The instance-wide file lock has one door, for the engine (e.g. Parquet archives); client
+    statements are checked too, so they cannot use it."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with Store(tmp_path / "nls.duckdb", allowed_directories=(str(archive),)) as store:
+        store.con.execute(f"COPY (SELECT 1 AS x) TO '{archive}/a.parquet'")  # the engine may
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            store.con.execute(f"COPY (SELECT 1 AS x) TO '{tmp_path}/b.parquet'")
+        with pytest.raises(duckdb.Error, match="locked"):
+            store.con.execute("SET enable_external_access = true")
+        for attack in (
+            f"COPY (SELECT 2 AS x) TO '{archive}/c.parquet'",
+            f"SELECT * FROM read_parquet('{archive}/a.parquet')",
+            f"SELECT * FROM '{archive}/a.parquet'",
+            f"EXPLAIN ANALYZE COPY (SELECT 3) TO '{archive}/d.csv'",
+        ):
+            with pytest.raises(ReadOnlyError, match="refused"):
+                store.query(attack)
+    assert sorted(p.name for p in archive.iterdir()) == ["a.parquet"]

@@ -11,6 +11,7 @@ import pytest
 
 from console.monitor.sample import Sample
 from console.store.database import ReadOnlyError, Store, StoreLockedError
+from console.store.worker import StoreWorker
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -142,3 +143,14 @@ def test_an_allowed_directory_is_the_engines_not_the_clients(tmp_path: Path) -> 
             with pytest.raises(ReadOnlyError, match="refused"):
                 store.query(attack)
     assert sorted(p.name for p in archive.iterdir()) == ["a.parquet"]
+
+
+async def test_the_store_closes_right_after_a_client_statement(tmp_path: Path) -> None:
+    """A one-shot `nls sql` runs one statement and closes the store at once: the connection
+    closes only after the statement's cursor has (else "connection is busy with another call")."""
+    for n in range(20):
+        worker = StoreWorker(tmp_path / f"nls-{n}.duckdb")
+        await worker.open()
+        table = await worker.client_table("SELECT * FROM range(10)")
+        await worker.close()
+        assert table.num_rows == 10

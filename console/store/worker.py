@@ -43,6 +43,9 @@ class StoreWorker:
         self._store: Store | None = None
         self._reader: Store | None = None
         self._queries: set[ClientRun] = set()
+        self._finishing: set[asyncio.Future[None]] = set()
+        """Statements whose cursor is still closing on their own thread: the connection cannot
+        close under them ("connection is busy")."""
         self._query_slots = asyncio.Semaphore(concurrent)
         self.path = path
         self.limits = limits or QueryLimits()
@@ -95,6 +98,8 @@ class StoreWorker:
             finally:
                 self._queries.discard(run)
                 run.finish()
+                self._finishing.add(run.finished)
+                run.finished.add_done_callback(self._finishing.discard)
 
     async def client_table(self, text: str, *, who: str = "") -> pa.Table:
         """The whole (bounded) result of a client statement, for an embedded console."""
@@ -115,8 +120,8 @@ class StoreWorker:
 
     async def close(self) -> None:
         self.interrupt_all()
-        while self._queries:
-            await asyncio.gather(*(r.finished for r in list(self._queries)))
+        while self._queries or self._finishing:
+            await asyncio.gather(*(r.finished for r in list(self._queries)), *self._finishing)
         await asyncio.get_running_loop().run_in_executor(None, self._reads.shutdown, True)
         if self._reader is not None:
             self._reader.con.close()

@@ -15,7 +15,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.test_daemon import Site, nls, site
+from tests.test_boundary import add_sections
+from tests.test_daemon import NLS, ROOT, Site, _env, nls, site
 
 __all__ = ["site"]
 
@@ -168,3 +169,35 @@ async def test_a_full_disk_logs_its_cause_once_then_recovers(site: Any, small_di
     await daemon.cycles(1)
     daemon.send(signal.SIGTERM)
     assert await daemon.wait() == 0, daemon.log
+
+
+async def test_a_socket_group_that_does_not_exist_is_one_line(site: Any) -> None:
+    """[access] socket_group names a group the daemon chowns its socket to: a missing one stops
+    `nls --daemon` with the group and the key to fix, exit 2, and no socket left behind."""
+    s: Site = await site(interval="1h")
+    add_sections(s.config, '[access]\nsocket_group = "nlst-no-such-group"')
+    proc = await asyncio.create_subprocess_exec(
+        *NLS,
+        "--config",
+        str(s.config),
+        "--daemon",
+        cwd=ROOT,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = err.decode()
+    assert proc.returncode == 2, text
+    assert "Traceback" not in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("nls: ") and "'nlst-no-such-group' does not exist" in last, text
+    assert "[access] socket_group" in last
+    assert not os.path.exists(f"{s.database}.sock")  # noqa: ASYNC240 - one stat, after exit

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.daemon.runtime import AlreadyRunning, answers, event
+from console.daemon.runtime import answers, event
 from console.daemon.wire import (
     MAX_REQUEST,
     METHODS,
@@ -45,6 +45,7 @@ from console.daemon.wire import (
     raw,
     read_frame,
 )
+from console.errors import AlreadyRunning, ConfigError
 from console.fleetview import FleetSource
 from console.identity import Caller, Peer, peer_of, resolve
 
@@ -443,7 +444,7 @@ def _gid(group: str) -> int:
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
-        raise ValueError(
+        raise ConfigError(
             f"socket group {group!r} does not exist; create it (groupadd {group}) or fix "
             "[access] socket_group"
         ) from None

@@ -45,6 +45,11 @@ class ConfigError(UsageError):
     """A configuration problem naming the file, key path or CSV line and what to do."""
 
 
+class BadRequest(UsageError, ValueError):
+    """A request a source cannot take: an unknown method, a missing, unknown or out-of-bounds
+    argument, another protocol version (still a ValueError for callers that catch one)."""
+
+
 class NotFound(UsageError, KeyError):
     """No such server, installer, window, ... (still a KeyError for callers that catch one)."""
 

@@ -442,7 +442,7 @@ async def test_bad_request_fields_get_an_error_frame_not_a_traceback(site: Any) 
     for (method, args), answer in zip(bad, answers, strict=True):
         assert answer["t"] == "error", (method, args, answer)
         assert answer["e"] in (
-            "ValueError",
+            "BadRequest",
             "NotFound",
             "MaintenanceError",
             "ReadOnlyError",

@@ -45,7 +45,7 @@ from console.daemon.wire import (
     raw,
     read_frame,
 )
-from console.errors import AlreadyRunning, ConfigError
+from console.errors import AlreadyRunning, BadRequest, ConfigError
 from console.fleetview import FleetSource
 from console.identity import Caller, Peer, peer_of, resolve
 
@@ -218,7 +218,7 @@ class _Connection:
         try:
             version = decode(header.a.get("v"), int) or 0
             if version != VERSION:
-                raise ValueError(f"protocol version {version} is not {VERSION}; upgrade nls")
+                raise BadRequest(f"protocol version {version} is not {VERSION}; upgrade nls")
             wanted = decode(header.a.get("installer"), str | None)
             peer = peer_of(self.writer.get_extra_info("socket"))
             caller = await asyncio.to_thread(self.server.identify, peer)
@@ -249,7 +249,7 @@ class _Connection:
                 got = await read_frame(self.reader, max_header=MAX_REQUEST, max_blob=0)
             except FrameTooLarge as exc:
                 message = f"request too large: {exc}; requests to the daemon are small"
-                self._respond(frame(Header(t="error", e="ValueError", msg=message)), False)
+                self._respond(frame(Header(t="error", e="BadRequest", msg=message)), False)
                 await self._drained()
                 raise
             if got is None:
@@ -289,7 +289,7 @@ class _Connection:
     async def _answer(self, header: Header) -> bytes:
         method = header.m
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}")
+            raise BadRequest(f"unknown method {method!r}")
         args = decode_args(method, header.a)
         assert self.view is not None
         if method == "sql":

@@ -40,8 +40,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from console.errors import BadRequest, NlsError
 from console.errors import DaemonUnavailable as DaemonUnavailable
-from console.errors import NlsError
 from console.errors import RemoteError as RemoteError
 from console.fleetview import FleetSource, ServerRow
 
@@ -79,11 +79,11 @@ class Method:
     result: Any
 
 
-ServerId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-ScopeId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-CheckName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ServerId = Annotated[str, msgspec.Meta(max_length=128)]
+ScopeId = Annotated[str, msgspec.Meta(max_length=128)]
+CheckName = Annotated[str, msgspec.Meta(max_length=64)]
 Since = Annotated[datetime, msgspec.Meta(tz=True)]
-Query = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+Query = Annotated[str, msgspec.Meta(max_length=100_000)]
 ServerIds = Annotated[list[ServerId], msgspec.Meta(max_length=100_000)]
 WindowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
@@ -99,7 +99,8 @@ BOUNDS: dict[str, Any] = {
     "limit": Limit,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine
-sees it. The protocol's annotations say what an argument is; these say how big it may be."""
+sees it. The protocol's annotations say what an argument is; these say how big it may be (an
+empty id or query is the source's to refuse, with the same words as an embedded one)."""
 SUBSCRIBE = "updates"
 LOCAL = frozenset({SUBSCRIBE, "close"})
 """FleetSource members that are not plain calls: the subscription, and closing the client."""
@@ -235,18 +236,18 @@ def encode_args(method: str, values: Sequence[Any]) -> dict[str, msgspec.Raw]:
 
 
 def decode_args(method: str, args: dict[str, msgspec.Raw]) -> list[Any]:
-    """Typed, bounded arguments in call order; a missing, unknown or bad one is a ValueError
+    """Typed, bounded arguments in call order; a missing, unknown or bad one is a BadRequest
     naming the method and argument."""
     spec = METHODS[method]
     unknown = set(args) - {name for name, _ in spec.args}
     if unknown:
-        raise ValueError(f"{method}: unknown argument {sorted(unknown)[0]!r}")
+        raise BadRequest(f"{method}: unknown argument {sorted(unknown)[0]!r}")
     values = []
     for name, kind in spec.args:
         if name not in args:
-            raise ValueError(f"{method}: missing argument {name!r}")
+            raise BadRequest(f"{method}: missing argument {name!r}")
         try:
             values.append(decode(args[name], kind))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ValueError(f"{method}: argument {name!r}: {exc}") from None
+            raise BadRequest(f"{method}: argument {name!r}: {exc}") from None
     return values

@@ -27,7 +27,7 @@ from console import __version__
 from console.clock import Clock, utcnow
 from console.config import Config
 from console.directory import Directory, ScopeKind
-from console.errors import AccessDenied, MaintenanceError, NotFound, StoreError
+from console.errors import AccessDenied, BadRequest, MaintenanceError, NotFound, StoreError
 from console.fleetview import (
     CameraRow,
     CheckResult,
@@ -461,7 +461,7 @@ class FleetView:
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
         if since.tzinfo is None:
-            raise ValueError(f"since {since.isoformat()} has no time zone; give UTC")
+            raise BadRequest(f"since {since.isoformat()} has no time zone; give UTC")
         table = await self.service.store.read(Store.named, "history", [server_id, check, since])
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
@@ -495,7 +495,7 @@ class FleetView:
         )
         for server in ids:
             if not isinstance(server, str):
-                raise ValueError(f"server id {server!r} is not text")
+                raise BadRequest(f"server id {server!r} is not text")
             self._check(server)
         batch = await self.service.run_cycle(ids)
         rows = tuple(self.service.rows[s] for s in dict.fromkeys(ids))
@@ -546,7 +546,7 @@ class FleetView:
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
-            raise ValueError(f"limit {limit!r} is not a number of mails from 1 to 10000")
+            raise BadRequest(f"limit {limit!r} is not a number of mails from 1 to 10000")
         rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()

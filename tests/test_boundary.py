@@ -196,7 +196,9 @@ async def test_a_client_that_goes_away_stops_its_query(site: Any) -> None:
     await daemon.line("event=query_started")
     proc.send_signal(signal.SIGINT)
     async with asyncio.timeout(30):
-        await proc.communicate()
+        _, interrupted = await proc.communicate()
+    assert proc.returncode == 130, interrupted
+    assert interrupted.decode().strip() == "nls: interrupted", interrupted
     stopped = await daemon.line("event=query_stopped")
     assert "reason=cancelled" in stopped or "reason=client_gone" in stopped
 

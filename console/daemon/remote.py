@@ -36,7 +36,7 @@ from console.daemon.wire import (
     read_frame,
     rebuild,
 )
-from console.errors import BadRequest, NlsError
+from console.errors import BadRequest
 from console.fleetview import FleetSnapshot, FleetSource, ServerRow, SourceInfo
 from console.sqlresult import assemble
 
@@ -266,7 +266,7 @@ class RemoteSource:
             writer.close()
             refused = rebuild(header.e, header.msg)
             # An older daemon refuses a newer hello with a bare ValueError: still one line.
-            raise refused if isinstance(refused, NlsError) else BadRequest(header.msg)
+            raise BadRequest(header.msg) if type(refused) is ValueError else refused
         self.welcome = decode(header.r, dict[str, Any]) or {}
         # The daemon decides the scope from who we are: an installer's staff get theirs.
         self.installer = self.welcome.get("installer", self.installer)

@@ -139,7 +139,11 @@ def outages(
     time), with its minutes, whether it counted, and the window or exclusion that excused it."""
     month = _month(month)
     with _accounted(con, terms, scope, month, level, as_of, False) as cur:
-        found = _arrow(cur, sql.query("avail_outages"), {"include_unknown": include_unknown})
+        found = _arrow(
+            cur,
+            sql.query("avail_outages"),
+            {"include_unknown": include_unknown, "per_subject": level == "camera"},
+        )
     return pa.Table.from_pylist([_outage_row(r) for r in found.to_pylist()], schema=OUTAGE_SCHEMA)
 
 
@@ -364,9 +368,7 @@ def _excuses(
         start, end = bounds[e.server]
         lo, hi = max(e.starts, start), min(e.ends, end)
         if lo < hi:
-            clipped.append(
-                Excuse(e.server, lo, hi, e.kind, e.ref, e.qualifies, e.why)
-            )
+            clipped.append(Excuse(e.server, lo, hi, e.kind, e.ref, e.qualifies, e.why))
     cur.register("acct_xsrc_in", excuse_table(clipped))
     cur.execute("CREATE OR REPLACE TEMP TABLE acct_xsrc AS SELECT * FROM acct_xsrc_in")
     cur.unregister("acct_xsrc_in")

@@ -108,8 +108,15 @@ def maintenance_excuses(
                 terms = terms_of(s.customer)
                 ok, why = qualifies(start, end, w.announced_at, terms.maintenance, s.zone(terms))
                 found.append(
-                    Excuse(s.server, start, end, "maintenance", f"maintenance #{w.id}", ok,
-                           f"{w.reason}: {why}")
+                    Excuse(
+                        s.server,
+                        start,
+                        end,
+                        "maintenance",
+                        f"maintenance #{w.id}",
+                        ok,
+                        f"{w.reason}: {why}",
+                    )
                 )
     return found
 
@@ -140,8 +147,15 @@ def exclusion_excuses(
         [list(servers), since, until, as_of],
     ).fetchall()
     return [
-        Excuse(server, _utc(starts), _utc(ends), "exclusion", f"exclusion #{xid}", True,
-               f"{reason} (by {author})")
+        Excuse(
+            server,
+            _utc(starts),
+            _utc(ends),
+            "exclusion",
+            f"exclusion #{xid}",
+            True,
+            f"{reason} (by {author})",
+        )
         for xid, server, starts, ends, reason, author in rows
     ]
 

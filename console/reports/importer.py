@@ -131,9 +131,7 @@ def read_samples_csv(
     )
 
 
-def _row(
-    raw: dict[str, Any], known: Collection[str] | None, latest: datetime
-) -> dict[str, Any]:
+def _row(raw: dict[str, Any], known: Collection[str] | None, latest: datetime) -> dict[str, Any]:
     if None in raw:
         raise ValueError("more fields than columns in the header")
     text = {k: (raw.get(k) or "") for k in IMPORT_COLUMNS}

@@ -38,7 +38,9 @@ class Subject:
     failures_before_alert: int = 3
     kind: SubjectKind = "server"
 
-    def checks(self, terms: AvailabilityTerms, level: Literal["server", "camera"]) -> tuple[str, ...]:
+    def checks(
+        self, terms: AvailabilityTerms, level: Literal["server", "camera"]
+    ) -> tuple[str, ...]:
         """The checks whose failures are downtime for this subject's rows at `level`."""
         if self.kind == "web":
             return (WEB_CHECK,) if level == "server" else ()

@@ -57,6 +57,12 @@ listed AS (
            CASE WHEN unknown_samples AND no_samples THEN 'both'
                 WHEN unknown_samples THEN 'unknown' ELSE 'gap' END
     FROM unknowns
+    UNION ALL
+    SELECT server, '', '', starts, ends, epoch(ends) - epoch(starts), 0, 0, 0, NULL, 0,
+           'unknown', 'gap'
+    FROM acct_params
+    WHERE $include_unknown AND NOT $per_subject
+      AND server NOT IN (SELECT server FROM acct_seen)
 )
 SELECT l.*, p.customer, p.installer,
        (SELECT list(x.ref || ': ' || x.why ORDER BY x.starts, x.ref)

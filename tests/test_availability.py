@@ -314,7 +314,7 @@ def test_exclusion_with_audit_trail_and_undo(db: Store) -> None:
     assert kept == [{"author": "alice", "revoked_by": "bob", "revoked_at": utc(2026, 5, 3, 9)}]
     with pytest.raises(ExclusionError, match="already revoked"):
         revoke_exclusion(db, made.id, author="bob")
-    with pytest.raises(ExclusionError, match="--to .* is not after --from"):
+    with pytest.raises(ExclusionError, match=r"--to .* is not after --from"):
         add_exclusion(
             db,
             server="s1",

@@ -129,7 +129,7 @@ def oracle(rows: list[dict[str, Any]], excused: list[tuple[datetime, datetime]])
     fails = [clip(a, b) for a, b, _, _ in fail]
     confirmed = [clip(a, b) for a, b, _, c in fail if c]
     per_run: dict[int, float] = {}
-    for (a, b, n, _), span in zip(fail, fails, strict=True):
+    for (_a, _b, n, _), span in zip(fail, fails, strict=True):
         per_run[n] = per_run.get(n, 0) + minus_excused([span])
     counted = [v for v in per_run.values() if v > 1e-6]
     return Figures(

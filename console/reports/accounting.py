@@ -36,7 +36,6 @@ from console.reports.excuses import (
 )
 from console.reports.period import Month
 from console.reports.scope import Scope, ScopeError, Subject, Terms, terms_lookup
-from console.sla.terms import AvailabilityTerms
 
 RULES_VERSION = "2026.1"
 RULES_TEXT = """\

@@ -67,6 +67,7 @@ Availability accounting rules, version 2026.1
 """
 
 Level = Literal["server", "camera"]
+Layout = Literal["001", "compact", "prev"]
 By = Literal["server", "camera", "customer", "installer"]
 BY_CHOICES: tuple[By, ...] = ("server", "camera", "customer", "installer")
 FIGURES = (
@@ -242,7 +243,7 @@ def _compute(
     as_of: datetime | None,
     reference: bool,
 ) -> None:
-    compact = _compact_layout(cur)
+    compact = _layout(cur)
     cur.execute(sql.query("avail_spans_table"))
     params: list[dict[str, Any]] = []
     groups: dict[tuple[Any, ...], list[Subject]] = {}
@@ -282,7 +283,7 @@ def _run_group(
     grp: int,
     g: _Group,
     per_subject: bool,
-    compact: bool,
+    compact: Layout,
     reference: bool,
 ) -> None:
     interval = timedelta(microseconds=g.interval_us)
@@ -298,8 +299,22 @@ def _run_group(
     cur.register("acct_group_in", members)
     cur.execute("CREATE OR REPLACE TEMP TABLE acct_group AS SELECT * FROM acct_group_in")
     cur.unregister("acct_group_in")
-    layout = "compact" if compact else "001"
+    layout = "001" if compact == "001" else "compact"
     _exec(cur, sql.query(f"avail_series_{layout}"), {"checks": list(g.checks)})
+    if compact == "prev" and not reference:
+        spans = {
+            "grp": grp,
+            "lo": lo,
+            "hi": g.end,
+            "hi_cap": g.end + cap,
+            "start": g.start,
+            "cap": cap,
+            "cap_us": 2 * g.interval_us,
+            "per_subject": per_subject,
+        }
+        _exec(cur, sql.query("avail_prev_seen"), spans)
+        _exec(cur, sql.query("avail_prev_spans"), spans)
+        return
     cur.execute(sql.query(f"avail_source_{layout}"))
     window = {
         "lo": lo,
@@ -466,13 +481,19 @@ def _connection(con: Any) -> duckdb.DuckDBPyConnection:
     return getattr(con, "con", con)
 
 
-def _compact_layout(cur: duckdb.DuckDBPyConnection) -> bool:
-    """Samples keyed by a series id (samples.series -> series.id) rather than by three strings."""
-    found = cur.execute(
-        "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_name = 'samples' AND column_name = 'series'"
-    ).fetchone()
-    return bool(found and found[0])
+def _layout(cur: duckdb.DuckDBPyConnection) -> Layout:
+    """'001': samples keyed by three strings; 'compact': by a series id (samples.series ->
+    series.id); 'prev': compact, each sample carrying its predecessor (gap_us, prev_state,
+    prev_failures, prev_failed_since; see sql/queries/compact_from_001.sql)."""
+    columns = {
+        r[0]
+        for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'samples'"
+        ).fetchall()
+    }
+    if "series" not in columns:
+        return "001"
+    return "prev" if "gap_us" in columns else "compact"
 
 
 def _count(cur: duckdb.DuckDBPyConnection, table: str) -> int:

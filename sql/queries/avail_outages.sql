@@ -5,7 +5,7 @@ WITH fails AS (SELECT * FROM acct_spans WHERE kind = 'fail'),
 excused AS (
     SELECT f.grp, f.sid, f.sample_ts,
            sum(epoch(least(f.ends, x.ends)) - epoch(greatest(f.starts, x.starts))) AS secs
-    FROM fails AS f
+    FROM fails AS f  -- zero-length rows only mark where a run began
     JOIN acct_x AS x ON x.server = f.server AND x.starts < f.ends AND x.ends > f.starts
     GROUP BY ALL
 ),
@@ -21,9 +21,10 @@ runs AS (
            coalesce(sum(greatest(epoch(f.ends) - epoch(f.starts), 0)) FILTER (WHERE f.confirmed), 0)
              - coalesce(sum(e.secs) FILTER (WHERE f.confirmed), 0) AS confirmed_s,
            min(f.sample_ts) FILTER (WHERE f.confirmed) AS confirmed_at,
-           count(*) AS failed_checks
+           count(*) FILTER (WHERE f.ends > f.starts) AS failed_checks
     FROM fails AS f
-    LEFT JOIN excused AS e USING (grp, sid, sample_ts)
+    LEFT JOIN excused AS e
+           ON e.grp = f.grp AND e.sid = f.sid AND e.sample_ts = f.sample_ts AND f.ends > f.starts
     GROUP BY f.grp, f.sid, f.run
     HAVING sum(greatest(epoch(f.ends) - epoch(f.starts), 0)) > 0
 ),

@@ -8,7 +8,7 @@ SELECT sid,
        min(ts) AS first_ts,
        max(ts) AS last_ts,
        bitstring_agg(b, 0, $nb - 1) AS occ,
-       coalesce(list(DISTINCT b) FILTER (WHERE state <> 'ok'), []) AS nonok
+       coalesce(list(b) FILTER (WHERE state <> 'ok'), []) AS nonok
 FROM (
     SELECT sid, ts, state, ((epoch_us(ts) - $lo_us) // $iv)::INTEGER AS b
     FROM acct_src

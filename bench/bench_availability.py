@@ -1,0 +1,245 @@
+"""Monthly availability at fleet scale: 13 months of 15-minute history for 1,000 servers (four
+server checks each) and 30,000 cameras, about 1.3 billion samples, generated inside DuckDB.
+
+Prints the time of a month's availability by server, by camera and by installer, the HTML report
+of one installer, and the database's bytes per sample. Targets on the 2-core machine: by server
+< 1 s, by camera < 5 s, HTML report < 3 s, < 2 bytes per sample.
+
+    .venv/bin/python bench/bench_availability.py                  # full size (~10-20 min)
+    .venv/bin/python bench/bench_availability.py --servers 100 --months 2   # a quick look
+    .venv/bin/python bench/bench_availability.py --layout 001 --servers 100 --months 1
+
+Layouts: `compact` (the prototype the targets need: samples keyed by an INTEGER series id with a
+`series` table holding server/check/subject; detail stored only when a sample is not ok; value
+and latency as FLOAT) and `001` (the current schema: three VARCHAR keys per sample).
+Faults: every series fails for 2 hours at random (about one series in ten a month), and the
+monitor itself is down one hour a month (no samples at all: unknown time for everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from console.reports.accounting import availability  # noqa: E402
+from console.reports.period import Month  # noqa: E402
+from console.reports.scope import Scope, Subject  # noqa: E402
+from console.sla.terms import AvailabilityTerms  # noqa: E402
+from console.store.database import Store  # noqa: E402
+
+CHECKS = ("server_online", "cpu", "disk_activity", "video_rights")
+PER_SERVER = len(CHECKS) + 30  # series per server: 4 checks + 30 cameras
+FIRST = datetime(2025, 3, 1, tzinfo=UTC)
+
+COMPACT_SCHEMA = """
+DROP TABLE samples;
+CREATE TABLE series (
+    id          INTEGER PRIMARY KEY,
+    server      VARCHAR NOT NULL,
+    check_name  VARCHAR NOT NULL,
+    subject     VARCHAR NOT NULL
+);
+CREATE TABLE samples (
+    ts          TIMESTAMPTZ NOT NULL,
+    cycle       BIGINT NOT NULL,
+    series      INTEGER NOT NULL,
+    state       sample_state NOT NULL,
+    value       FLOAT,
+    latency_ms  FLOAT,
+    detail      VARCHAR            -- NULL when the state is ok (the text is implied)
+);
+"""
+
+
+def generate(store: Store, servers: int, cameras: int, months: int, layout: str) -> int:
+    con = store.con
+    per = len(CHECKS) + cameras
+    installers = max(1, servers // 50)
+    customers = max(1, servers // 5)
+    con.execute(
+        "INSERT INTO installers SELECT 'inst-' || i, 'Installer ' || i, ['ops@example.com'], "
+        "'nl', false FROM range(?) t(i)",
+        [installers],
+    )
+    con.execute(
+        "INSERT INTO customers SELECT 'cust-' || c, 'Customer ' || c, 'inst-' || (c % ?), "
+        "'texpro', 'Europe/Brussels', false FROM range(?) t(c)",
+        [installers, customers],
+    )
+    con.execute(
+        "INSERT INTO servers SELECT 'crest-' || lpad(s::VARCHAR, 4, '0'), 'CREST ' || s, "
+        "'cust-' || (s % ?), '10.0.0.1', 'windows', NULL, 'http://10.0.0.1:8080', false "
+        "FROM range(?) t(s)",
+        [customers, servers],
+    )
+    series_sql = f"""
+        SELECT (s * {per} + p)::INTEGER AS id, 'crest-' || lpad(s::VARCHAR, 4, '0') AS server,
+               CASE WHEN p < {len(CHECKS)} THEN {list(CHECKS)}[p + 1] ELSE 'camera' END
+                   AS check_name,
+               CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'cam-' || (p - {len(CHECKS)} + 1) END
+                   AS subject
+        FROM range({servers}) a(s), range({per}) b(p)"""
+    if layout == "compact":
+        con.execute(COMPACT_SCHEMA)
+        con.execute(f"INSERT INTO series {series_sql}")
+    else:
+        con.execute(f"CREATE TEMP TABLE series AS {series_sql}")
+    n_series = servers * per
+    total = 0
+    for m in range(months):
+        month_start = _add_months(FIRST, m)
+        month_end = _add_months(FIRST, m + 1)
+        slots = int((month_end - month_start).total_seconds() // 900)
+        base = int(month_start.timestamp())
+        t0 = time.perf_counter()
+        # i runs over (slot, series) in probe order; a server's samples share its probe time
+        # (its phase among 90 ten-second slots). Faults: 2-hour blocks per series; the monitor
+        # is down on the 10th from 03:00 to 04:00 UTC.
+        rows = f"""
+            WITH g AS (
+                SELECT i // {n_series} AS k, (i % {n_series})::INTEGER AS sid
+                FROM range({slots}::BIGINT * {n_series}) t(i)
+            ), h AS (
+                SELECT k, sid, sid % {per} AS pos, sid // {per} AS srv,
+                       make_timestamptz(({base} + k * 900 + ((sid // {per}) % 90) * 10)
+                                        * 1000000::BIGINT) AS ts,
+                       CASE WHEN hash(sid, ({base} // 900 + k) // 8) % 4000 = 0
+                            THEN 'fail' ELSE 'ok' END AS st
+                FROM g
+            )
+            SELECT * FROM h
+            WHERE NOT (ts >= make_timestamptz(({base} + 9 * 86400 + 3 * 3600) * 1000000::BIGINT)
+                       AND ts < make_timestamptz(({base} + 9 * 86400 + 4 * 3600) * 1000000::BIGINT))
+        """
+        value = (
+            "CASE WHEN pos = 1 THEN round(5 + (hash(sid, k) % 500) / 10.0, 1) "
+            "WHEN pos = 2 THEN (100000 + hash(sid, k) % 4000000)::DOUBLE "
+            "WHEN pos = 3 THEN NULL WHEN st = 'ok' THEN 1 ELSE 0 END"
+        )
+        latency = "CASE WHEN pos = 0 THEN round(20 + (hash(k, sid) % 2000) / 10.0, 1) END"
+        detail = "CASE WHEN st = 'ok' THEN NULL ELSE 'failed (generated)' END"
+        if layout == "compact":
+            con.execute(
+                f"INSERT INTO samples SELECT ts, {m * slots} + k, sid, st::sample_state, "
+                f"{value}, {latency}, {detail} FROM ({rows})"
+            )
+        else:
+            con.execute(
+                f"INSERT INTO samples SELECT r.ts, {m * slots} + r.k, d.server, d.check_name, "
+                f"d.subject, r.st::sample_state, {value}, {latency}, "
+                f"coalesce({detail}, d.check_name || ' ok') "
+                f"FROM ({rows}) r JOIN series d ON d.id = r.sid"
+            )
+        con.execute("CHECKPOINT")
+        added = slots * n_series
+        total += added
+        print(
+            f"  month {m + 1}/{months} {month_start:%Y-%m}: ~{added / 1e6:.0f} M samples in "
+            f"{time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+    if layout != "compact":
+        # the 001 layout finds its series in current_state
+        con.execute(
+            "INSERT INTO current_state SELECT server, check_name, subject, 'ok', "
+            "TIMESTAMPTZ '2025-03-01 00:00:00+00', TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, "
+            "NULL, '' FROM series"
+        )
+    return int(con.execute("SELECT count(*) FROM samples").fetchone()[0])
+
+
+def _add_months(start: datetime, n: int) -> datetime:
+    y, m = divmod(start.month - 1 + n, 12)
+    return start.replace(year=start.year + y, month=m + 1)
+
+
+def timed(label: str, fn, repeat: int = 2) -> object:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    print(f"{label:<38} {best:7.2f} s (best of {repeat})", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--cameras", type=int, default=30, help="cameras per server")
+    parser.add_argument("--months", type=int, default=13)
+    parser.add_argument("--layout", choices=["compact", "001"], default="compact")
+    parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
+    args = parser.parse_args()
+    tmp = None
+    if args.db is None:
+        tmp = tempfile.TemporaryDirectory(prefix="nls-bench-")
+        args.db = Path(tmp.name) / "bench.duckdb"
+    fresh = not args.db.exists()
+    store = Store(args.db)
+    store.con.execute("SET threads = 2")
+    if fresh:
+        print(
+            f"generating {args.months} months: {args.servers} servers x ({len(CHECKS)} checks "
+            f"+ {args.cameras} cameras), layout {args.layout}",
+            flush=True,
+        )
+        t0 = time.perf_counter()
+        count = generate(store, args.servers, args.cameras, args.months, args.layout)
+        print(f"generated {count:,} samples in {time.perf_counter() - t0:.0f} s", flush=True)
+    else:
+        count = int(store.con.execute("SELECT count(*) FROM samples").fetchone()[0])
+        print(f"reusing {args.db}: {count:,} samples")
+    store.con.execute("CHECKPOINT")
+    size = os.path.getsize(args.db)
+    print(f"database {size / 1e9:.2f} GB, {size / count:.3f} bytes per sample")
+
+    servers = store.con.execute(
+        "SELECT s.id, s.customer, c.installer FROM servers s JOIN customers c ON c.id = s.customer "
+        "ORDER BY s.id"
+    ).fetchall()
+    scope = Scope(
+        tuple(Subject(s, c, i, "Europe/Brussels", 900.0, 3) for s, c, i in servers)
+    )
+    terms = AvailabilityTerms()
+    month = Month(*_add_months(FIRST, args.months - 2).timetuple()[:2])
+    print(f"month {month} ({len(servers)} servers)")
+    rows = timed("availability by server", lambda: availability(store, terms, scope, month))
+    print(f"  {rows.num_rows} rows")  # type: ignore[attr-defined]
+    rows = timed(
+        "availability by camera",
+        lambda: availability(store, terms, scope, month, by="camera"),
+    )
+    print(f"  {rows.num_rows} rows")  # type: ignore[attr-defined]
+    timed(
+        "availability by installer",
+        lambda: availability(store, terms, scope, month, by="installer"),
+    )
+    installer = servers[0][2]
+    try:
+        from console.reports.html import installer_report
+    except ImportError:
+        print("HTML report: console.reports.html not available")
+    else:
+        one = scope.only(installer=installer)
+        html = timed(
+            f"HTML report of {installer} ({len(one.subjects)} servers)",
+            lambda: installer_report(store, terms, one, month, installer=installer),
+        )
+        print(f"  {len(html) / 1e3:.0f} kB")  # type: ignore[arg-type]
+    store.close()
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,9 +9,11 @@ of one installer, and the database's bytes per sample. Targets on the 2-core mac
     .venv/bin/python bench/bench_availability.py --servers 100 --months 2   # a quick look
     .venv/bin/python bench/bench_availability.py --layout 001 --servers 100 --months 1
 
-Layouts: `compact` (the prototype the targets need: samples keyed by an INTEGER series id with a
-`series` table holding server/check/subject; detail stored only when a sample is not ok; value
-and latency as FLOAT) and `001` (the current schema: three VARCHAR keys per sample).
+Layouts: `compact` (the prototype the targets need, sql/queries/compact_from_001.sql: samples
+keyed by an INTEGER series id with a `series` table holding server/check/subject; detail stored
+only when a sample is not ok; value and latency as FLOAT; each sample carrying its predecessor's
+gap, state and failure run, which the writer knows from current_state) and `001` (the current
+schema: three VARCHAR keys per sample, accounted by reading the month's samples in order).
 Faults: every series fails for 2 hours at random (about one series in ten a month), and the
 monitor itself is down one hour a month (no samples at all: unknown time for everything).
 """
@@ -45,18 +47,28 @@ CREATE TABLE series (
     id          INTEGER PRIMARY KEY,
     server      VARCHAR NOT NULL,
     check_name  VARCHAR NOT NULL,
-    subject     VARCHAR NOT NULL
+    subject     VARCHAR NOT NULL,
+    first_ts    TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE samples (
-    ts          TIMESTAMPTZ NOT NULL,
-    cycle       BIGINT NOT NULL,
-    series      INTEGER NOT NULL,
-    state       sample_state NOT NULL,
-    value       FLOAT,
-    latency_ms  FLOAT,
-    detail      VARCHAR            -- NULL when the state is ok (the text is implied)
+    ts                 TIMESTAMPTZ NOT NULL,
+    cycle              BIGINT NOT NULL,
+    series             INTEGER NOT NULL,
+    state              sample_state NOT NULL,
+    value              FLOAT,
+    latency_ms         FLOAT,
+    detail             VARCHAR,
+    gap_us             BIGINT,
+    prev_state         sample_state,
+    prev_failures      INTEGER,
+    prev_failed_since  TIMESTAMPTZ
 );
+ALTER TABLE current_state ADD COLUMN failures INTEGER;
+ALTER TABLE current_state ADD COLUMN failed_since TIMESTAMPTZ;
 """
+# Global 15-minute slot K (epoch seconds / 900). A series fails in 2-hour blocks (8 slots):
+# FAILS(sid, K). The monitor is down one hour a month: slots [gap, gap + 4) have no samples.
+FAILS = "(hash({sid}, ({k}) // 8) % 4000 = 0)"
 
 
 def generate(store: Store, servers: int, cameras: int, months: int, layout: str) -> int:
@@ -80,12 +92,15 @@ def generate(store: Store, servers: int, cameras: int, months: int, layout: str)
         "FROM range(?) t(s)",
         [customers, servers],
     )
+    first_slot = int(FIRST.timestamp()) // 900
     series_sql = f"""
         SELECT (s * {per} + p)::INTEGER AS id, 'crest-' || lpad(s::VARCHAR, 4, '0') AS server,
                CASE WHEN p < {len(CHECKS)} THEN {list(CHECKS)}[p + 1] ELSE 'camera' END
                    AS check_name,
                CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'cam-' || (p - {len(CHECKS)} + 1) END
-                   AS subject
+                   AS subject,
+               make_timestamptz(({first_slot} * 900 + (s % 90) * 10) * 1000000::BIGINT)
+                   AS first_ts
         FROM range({servers}) a(s), range({per}) b(p)"""
     if layout == "compact":
         con.execute(COMPACT_SCHEMA)
@@ -94,30 +109,35 @@ def generate(store: Store, servers: int, cameras: int, months: int, layout: str)
         con.execute(f"CREATE TEMP TABLE series AS {series_sql}")
     n_series = servers * per
     total = 0
+    last_k = 0
     for m in range(months):
         month_start = _add_months(FIRST, m)
         month_end = _add_months(FIRST, m + 1)
+        k0 = int(month_start.timestamp()) // 900
         slots = int((month_end - month_start).total_seconds() // 900)
-        base = int(month_start.timestamp())
+        gap = k0 + (9 * 86400 + 3 * 3600) // 900
+        last_k = k0 + slots - 1
         t0 = time.perf_counter()
         # i runs over (slot, series) in probe order; a server's samples share its probe time
-        # (its phase among 90 ten-second slots). Faults: 2-hour blocks per series; the monitor
-        # is down on the 10th from 03:00 to 04:00 UTC.
+        # (its phase among 90 ten-second slots, so the column compresses to runs).
         rows = f"""
             WITH g AS (
-                SELECT i // {n_series} AS k, (i % {n_series})::INTEGER AS sid
+                SELECT {k0} + i // {n_series} AS k, (i % {n_series})::INTEGER AS sid
                 FROM range({slots}::BIGINT * {n_series}) t(i)
             ), h AS (
-                SELECT k, sid, sid % {per} AS pos, sid // {per} AS srv,
-                       make_timestamptz(({base} + k * 900 + ((sid // {per}) % 90) * 10)
-                                        * 1000000::BIGINT) AS ts,
-                       CASE WHEN hash(sid, ({base} // 900 + k) // 8) % 4000 = 0
-                            THEN 'fail' ELSE 'ok' END AS st
+                SELECT k, sid, sid % {per} AS pos,
+                       ((sid // {per}) % 90) * 10 AS phase,
+                       CASE WHEN k = {gap + 4} THEN {gap - 1} ELSE k - 1 END AS kp
                 FROM g
+                WHERE k < {gap} OR k >= {gap + 4}
             )
-            SELECT * FROM h
-            WHERE NOT (ts >= make_timestamptz(({base} + 9 * 86400 + 3 * 3600) * 1000000::BIGINT)
-                       AND ts < make_timestamptz(({base} + 9 * 86400 + 4 * 3600) * 1000000::BIGINT))
+            SELECT k, sid, pos, kp,
+                   make_timestamptz((k * 900 + phase) * 1000000::BIGINT) AS ts,
+                   CASE WHEN {FAILS.format(sid="sid", k="k")} THEN 'fail' ELSE 'ok' END AS st,
+                   CASE WHEN {FAILS.format(sid="sid", k="kp")} THEN 'fail' ELSE 'ok' END AS pst,
+                   make_timestamptz(((kp - kp % 8) * 900 + phase) * 1000000::BIGINT) AS psince,
+                   kp < {first_slot} AS first
+            FROM h
         """
         value = (
             "CASE WHEN pos = 1 THEN round(5 + (hash(sid, k) % 500) / 10.0, 1) "
@@ -128,12 +148,17 @@ def generate(store: Store, servers: int, cameras: int, months: int, layout: str)
         detail = "CASE WHEN st = 'ok' THEN NULL ELSE 'failed (generated)' END"
         if layout == "compact":
             con.execute(
-                f"INSERT INTO samples SELECT ts, {m * slots} + k, sid, st::sample_state, "
-                f"{value}, {latency}, {detail} FROM ({rows})"
+                f"INSERT INTO samples SELECT ts, k - {first_slot}, sid, st::sample_state, "
+                f"{value}, {latency}, {detail}, "
+                "CASE WHEN NOT first THEN (k - kp) * 900000000::BIGINT END, "
+                "CASE WHEN NOT first THEN pst::sample_state END, "
+                "CASE WHEN NOT first THEN CASE WHEN pst = 'fail' THEN kp % 8 + 1 ELSE 0 END END, "
+                "CASE WHEN NOT first AND pst = 'fail' THEN psince END "
+                f"FROM ({rows})"
             )
         else:
             con.execute(
-                f"INSERT INTO samples SELECT r.ts, {m * slots} + r.k, d.server, d.check_name, "
+                f"INSERT INTO samples SELECT r.ts, r.k - {first_slot}, d.server, d.check_name, "
                 f"d.subject, r.st::sample_state, {value}, {latency}, "
                 f"coalesce({detail}, d.check_name || ' ok') "
                 f"FROM ({rows}) r JOIN series d ON d.id = r.sid"
@@ -146,13 +171,23 @@ def generate(store: Store, servers: int, cameras: int, months: int, layout: str)
             f"{time.perf_counter() - t0:.0f} s",
             flush=True,
         )
-    if layout != "compact":
-        # the 001 layout finds its series in current_state
-        con.execute(
-            "INSERT INTO current_state SELECT server, check_name, subject, 'ok', "
-            "TIMESTAMPTZ '2025-03-01 00:00:00+00', TIMESTAMPTZ '2025-03-01 00:00:00+00', 1, "
-            "NULL, '' FROM series"
-        )
+    # current_state: every series' latest sample (the last slot generated)
+    extra = ", failures, failed_since" if layout == "compact" else ""
+    extra_values = (
+        f", CASE WHEN {FAILS.format(sid='id', k=last_k)} THEN {last_k} % 8 + 1 ELSE 0 END, "
+        f"CASE WHEN {FAILS.format(sid='id', k=last_k)} THEN make_timestamptz((({last_k} - "
+        f"{last_k} % 8) * 900 + (id // {per} % 90) * 10) * 1000000::BIGINT) END"
+        if layout == "compact"
+        else ""
+    )
+    con.execute(
+        "INSERT INTO current_state (server, check_name, subject, state, since, last_ts, "
+        f"consecutive, value, detail{extra}) "
+        f"SELECT server, check_name, subject, CASE WHEN {FAILS.format(sid='id', k=last_k)} "
+        "THEN 'fail' ELSE 'ok' END::sample_state, first_ts, "
+        f"make_timestamptz(({last_k} * 900 + (id // {per} % 90) * 10) * 1000000::BIGINT), "
+        f"1, NULL, ''{extra_values} FROM series"
+    )
     return int(con.execute("SELECT count(*) FROM samples").fetchone()[0])
 
 

@@ -34,7 +34,7 @@ from console.reports.excuses import (
     maintenance_excuses,
     stored_windows,
 )
-from console.reports.period import Month
+from console.reports.period import Month, day_bounds
 from console.reports.scope import Scope, ScopeError, Subject, Terms, terms_lookup
 
 RULES_VERSION = "2026.1"
@@ -204,6 +204,43 @@ def _outage_row(r: dict[str, Any]) -> dict[str, Any]:
         "why": why,
         "excused_by": "; ".join(excused),
     }
+
+
+def daily(
+    con: Any,
+    terms: Terms,
+    scope: Scope,
+    month: Month | str,
+    *,
+    as_of: datetime | None = None,
+) -> pa.Table:
+    """Per day of the month (each server's own wall-clock days): the scope's servers' minutes,
+    downtime, unknown time and availability, for the daily bars of the HTML report."""
+    month = _month(month)
+    terms_of = terms_lookup(terms)
+    days = []
+    for s in scope.subjects:
+        zone = s.zone(terms_of(s.customer))
+        for day in month.days():
+            start, end = day_bounds(day, zone)
+            days.append({"server": s.server, "day": day, "starts": start, "ends": end})
+    table = pa.Table.from_pylist(
+        days,
+        schema=pa.schema(
+            [
+                ("server", pa.string()),
+                ("day", pa.date32()),
+                ("starts", pa.timestamp("us", tz="UTC")),
+                ("ends", pa.timestamp("us", tz="UTC")),
+            ]
+        ),
+    )
+    with _accounted(con, terms, scope, month, "server", as_of, False) as cur:
+        cur.register("acct_days", table)
+        try:
+            return _arrow(cur, sql.query("avail_daily"))
+        finally:
+            cur.unregister("acct_days")
 
 
 # -- the computation --------------------------------------------------------------------------
@@ -521,6 +558,7 @@ __all__: Sequence[str] = (
     "RULES_VERSION",
     "ReportError",
     "availability",
+    "daily",
     "outages",
     "rules",
 )

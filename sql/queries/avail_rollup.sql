@@ -1,9 +1,10 @@
 -- Accounting, last step: seconds per report row (server, row_subject) from the spans.
 -- Failed, confirmed and all non-ok spans are merged into islands per row (several counted checks
--- may fail at once), and intersected with the server's excusing intervals (acct_x: merged, so
--- sums of overlaps are exact). Each outage (run) is measured on its own for the outage count and
--- the longest outage. acct_params: one row per server; acct_seen: rows that have samples.
-CREATE OR REPLACE TEMP TABLE acct_raw AS
+-- may fail at once; acct_islands, kept for the daily figures), and intersected with the
+-- server's excusing intervals (acct_x: merged, so sums of overlaps are exact). Each outage
+-- (run) is measured on its own for the outage count and the longest outage.
+-- acct_params: one row per server; acct_seen: rows that have samples.
+CREATE OR REPLACE TEMP TABLE acct_islands AS
 WITH sp AS (SELECT * FROM acct_spans WHERE ends > starts),
 labelled AS (
     SELECT 'fail' AS label, server, row_subject, starts, ends FROM sp WHERE kind = 'fail'
@@ -19,16 +20,18 @@ marked AS (
                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
                 THEN 0 ELSE 1 END AS new_island
     FROM labelled
-),
-islands AS (
-    SELECT label, server, row_subject, min(starts) AS starts, max(ends) AS ends
-    FROM (
-        SELECT *, sum(new_island) OVER (
-                      PARTITION BY label, server, row_subject ORDER BY starts, ends) AS island
-        FROM marked
-    )
-    GROUP BY label, server, row_subject, island
-),
+)
+SELECT label, server, row_subject, min(starts) AS starts, max(ends) AS ends
+FROM (
+    SELECT *, sum(new_island) OVER (
+                  PARTITION BY label, server, row_subject ORDER BY starts, ends) AS island
+    FROM marked
+)
+GROUP BY label, server, row_subject, island;
+
+CREATE OR REPLACE TEMP TABLE acct_raw AS
+WITH sp AS (SELECT * FROM acct_spans WHERE ends > starts),
+islands AS (SELECT * FROM acct_islands),
 measured AS (
     SELECT i.label, i.server, i.row_subject,
            sum(epoch(i.ends) - epoch(i.starts)) AS secs,

@@ -209,6 +209,29 @@ class Server(Thresholds):
         return value.rstrip("/") if value else value
 
 
+class WebCheck(Strict):
+    """An HTTP(S) service check of a SaaS contract (issue 12): status, keyword, response time
+    and certificate expiry. Its samples use the check's id where a server's id goes, so ids
+    must differ from every server id."""
+
+    id: Ident
+    customer: str
+    url: str
+    expect_status: int = Field(200, ge=100, le=599)
+    keyword: str | None = None
+    interval: Seconds = 300.0
+    timeout: Seconds = 10.0
+    cert_warn_days: int = Field(14, ge=0, le=365)
+    latency_target_ms: float | None = Field(None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://example.com/login")
+        return value
+
+
 class InventorySettings(Strict):
     csv: Path | None = None
 
@@ -226,6 +249,7 @@ class Config(Strict):
     installers: list[Installer] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
+    web_checks: list[WebCheck] = Field(default_factory=list)
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @model_validator(mode="after")
@@ -247,6 +271,7 @@ class Config(Strict):
                     ("servers", n, "customer"),
                     f"unknown customer {server.customer!r}; known: {_some(customers)}",
                 )
+        _check_web(self, customers)
         return self
 
     def installer(self, installer_id: str) -> Installer:
@@ -274,6 +299,22 @@ class Config(Strict):
                 "servers": [s for s in self.servers if s.customer in ids],
             }
         )
+
+
+def _check_web(config: Config, customers: set[str]) -> None:
+    _unique("web_checks", config.web_checks)
+    servers = {s.id for s in config.servers}
+    for n, web in enumerate(config.web_checks):
+        if web.customer not in customers:
+            raise _RefError(
+                ("web_checks", n, "customer"),
+                f"unknown customer {web.customer!r}; known: {_some(customers)}",
+            )
+        if web.id in servers:
+            raise _RefError(
+                ("web_checks", n, "id"),
+                f"{web.id!r} is also a server id; a web check needs an id of its own",
+            )
 
 
 def _by_id(items: list[Any], wanted: str) -> Any:

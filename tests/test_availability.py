@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from console.config import parse_config
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.reports.accounting import (
     FIGURES,
+    RULES_TEXT,
     RULES_VERSION,
     ReportError,
     availability,
@@ -23,7 +25,7 @@ from console.reports.accounting import (
 )
 from console.reports.exclusions import ExclusionError, add_exclusion, revoke_exclusion
 from console.reports.period import Month, PeriodError
-from console.reports.scope import ScopeError
+from console.reports.scope import ScopeError, Subject, scope_from_config
 from console.sla.terms import AvailabilityTerms, MaintenanceRule
 from console.store.database import Store
 from tests.availability_data import scope, series, spans, store, utc
@@ -397,8 +399,34 @@ def test_which_checks_count_is_policy_data(db: Store) -> None:
     assert one(availability(db, terms, sc, APRIL))["downtime_minutes"] == 60.0
 
 
-def test_rules_are_versioned_and_bad_input_is_named(db: Store) -> None:
-    assert RULES_VERSION == "2026.1"
+def test_rules_are_versioned_and_written_in_the_readme(db: Store) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert RULES_VERSION == "2026.1" and RULES_TEXT in readme
+
+
+def test_scope_from_config_covers_servers_and_web_checks(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "monitor": {"interval": "10m", "failures_before_alert": 4},
+            "installers": [
+                {"id": "i", "name": "I", "emails": ["a@b.example"], "timezone": "Europe/Amsterdam"}
+            ],
+            "customers": [{"id": "c", "name": "C", "installer": "i", "failures_before_alert": 2}],
+            "servers": [{"id": "s1", "customer": "c", "address": "10.0.0.1"}],
+            "web_checks": [{"id": "w1", "customer": "c", "url": "https://x.example/"}],
+        },
+        tmp_path / "nls.toml",
+    )
+    found = scope_from_config(config)
+    assert found.subjects == (
+        Subject("s1", "c", "i", "Europe/Amsterdam", 600.0, 2),
+        Subject("w1", "c", "i", "Europe/Amsterdam", 300.0, 2, kind="web"),
+    )
+    with pytest.raises(ScopeError, match="no customer 'x' in scope; known: c"):
+        scope_from_config(config, customer="x")
+
+
+def test_bad_input_is_named(db: Store) -> None:
     with pytest.raises(PeriodError, match="'2026-13' is not a month"):
         Month.parse("2026-13")
     with pytest.raises(ReportError, match="--by 'rack'"):

@@ -40,7 +40,7 @@ class Site:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path == "/broken":
             body, status = b"<h1>Internal error</h1>", 500
         elif self.path == "/moved":
@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         else:
-            body, status = "<h1>Dashboard</h1><p>Reserveringen</p>".encode(), 200
+            body, status = b"<h1>Dashboard</h1><p>Reserveringen</p>", 200
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

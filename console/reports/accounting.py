@@ -91,6 +91,8 @@ _MAX_FULL_SHARE = 8  # gaps near more than 1/8 of a month's buckets: read such s
 class ReportError(ValueError):
     """Bad report input (month, scope, grouping); the message says what to give instead."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True, slots=True)
 class _Group:

@@ -17,6 +17,8 @@ _MONTH = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
 class PeriodError(ValueError):
     """A month or zone that cannot be used; the message names the value and the fix."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Month:

@@ -25,6 +25,8 @@ WEB_CHECK = "web"
 class ScopeError(ValueError):
     """An unknown installer, customer or server was asked for; the message lists known ones."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Subject:

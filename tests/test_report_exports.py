@@ -13,7 +13,14 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from console.reports.accounting import FIGURES, RULES_VERSION, availability, outages
+from console.reports.accounting import (
+    FIGURES,
+    RULES_VERSION,
+    availability,
+    daily,
+    month_tables,
+    outages,
+)
 from console.reports.export import FORMATS, ExportError, export, render
 from console.reports.html import installer_report
 from console.sla.terms import AvailabilityTerms
@@ -193,3 +200,13 @@ def _parse(text: str) -> _Page:
     page.feed(text)
     page.close()
     return page
+
+
+def test_month_tables_match_the_single_reports(db: Store) -> None:
+    terms = AvailabilityTerms()
+    tables = month_tables(db, terms, SCOPE, APRIL)
+    assert tables.servers == availability(db, terms, SCOPE, APRIL)
+    assert tables.customers == availability(db, terms, SCOPE, APRIL, by="customer")
+    assert tables.installers == availability(db, terms, SCOPE, APRIL, by="installer")
+    assert tables.outages == outages(db, terms, SCOPE, APRIL)
+    assert tables.daily == daily(db, terms, SCOPE, APRIL)

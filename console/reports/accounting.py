@@ -219,6 +219,50 @@ def daily(
     """Per day of the month (each server's own wall-clock days): the scope's servers' minutes,
     downtime, unknown time and availability, for the daily bars of the HTML report."""
     month = _month(month)
+    with _accounted(con, terms, scope, month, "server", as_of, False) as cur:
+        return _daily(cur, terms, scope, month)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthTables:
+    """Everything a monthly page shows, from one accounting pass over the month."""
+
+    installers: pa.Table
+    customers: pa.Table
+    servers: pa.Table
+    outages: pa.Table
+    daily: pa.Table
+
+
+def month_tables(
+    con: Any,
+    terms: Terms,
+    scope: Scope,
+    month: Month | str,
+    *,
+    as_of: datetime | None = None,
+) -> MonthTables:
+    """Rows by installer, customer and server, the outage list and the daily figures, computed
+    once (what `availability`, `outages` and `daily` give one at a time)."""
+    month = _month(month)
+    with _accounted(con, terms, scope, month, "server", as_of, False) as cur:
+        found = _arrow(
+            cur, sql.query("avail_outages"), {"include_unknown": True, "per_subject": False}
+        )
+        return MonthTables(
+            installers=_arrow(
+                cur, _figures_sql("installer", "installer", "acct_raw", grouped=True)
+            ),
+            customers=_arrow(cur, _figures_sql("customer", "customer", "acct_raw", grouped=True)),
+            servers=_arrow(cur, _figures_sql("server", "server", "acct_raw", grouped=False)),
+            outages=pa.Table.from_pylist(
+                [_outage_row(r) for r in found.to_pylist()], schema=OUTAGE_SCHEMA
+            ),
+            daily=_daily(cur, terms, scope, month),
+        )
+
+
+def _daily(cur: duckdb.DuckDBPyConnection, terms: Terms, scope: Scope, month: Month) -> pa.Table:
     terms_of = terms_lookup(terms)
     days = []
     for s in scope.subjects:
@@ -237,12 +281,11 @@ def daily(
             ]
         ),
     )
-    with _accounted(con, terms, scope, month, "server", as_of, False) as cur:
-        cur.register("acct_days", table)
-        try:
-            return _arrow(cur, sql.query("avail_daily"))
-        finally:
-            cur.unregister("acct_days")
+    cur.register("acct_days", table)
+    try:
+        return _arrow(cur, sql.query("avail_daily"))
+    finally:
+        cur.unregister("acct_days")
 
 
 # -- the computation --------------------------------------------------------------------------
@@ -561,6 +604,7 @@ __all__: Sequence[str] = (
     "ReportError",
     "availability",
     "daily",
+    "month_tables",
     "outages",
     "rules",
 )

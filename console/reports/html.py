@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from console.reports.accounting import RULES_VERSION, availability, daily, outages
+from console.reports.accounting import RULES_VERSION, month_tables
 from console.reports.export import html_document
 from console.reports.period import Month
 from console.reports.scope import Scope, Terms, terms_lookup
@@ -190,11 +190,10 @@ def installer_report(
     first = scope.subjects[0]
     zone = first.zone(terms_of(first.customer))
     start, end = month.bounds(zone)
-    total = availability(con, terms, scope, month, by="installer").to_pylist()[0]
-    customers = availability(con, terms, scope, month, by="customer")
-    servers = availability(con, terms, scope, month, by="server")
-    listed = outages(con, terms, scope, month)
-    days = daily(con, terms, scope, month).to_pylist()
+    tables = month_tables(con, terms, scope, month)
+    total = tables.installers.to_pylist()[0]
+    customers, servers, listed = tables.customers, tables.servers, tables.outages
+    days = tables.daily.to_pylist()
     name = installer_name or installer
     title = f"{words['title']} {name} {month}"
     verdict = (

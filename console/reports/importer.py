@@ -183,6 +183,21 @@ def store_samples(con: Any, samples: pa.Table) -> tuple[int, int]:
     all in one transaction; returns (added, series)."""
     con = getattr(con, "con", con)
     cur = con.cursor()
+    columns = {
+        r[0]
+        for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'samples'"
+        ).fetchall()
+    }
+    if "server" not in columns:
+        cur.close()
+        raise SampleImportError(
+            [
+                "this store keeps samples by series id (compact layout); the history import "
+                "writes the 001 layout and must be ported with the store's write path"
+            ],
+            1,
+        )
     cur.execute("BEGIN TRANSACTION")
     try:
         cur.register("imp_in", samples)

@@ -27,18 +27,15 @@ from pydantic import (
     model_validator,
 )
 
+from console.directory import Directory
+from console.errors import ConfigError, NotFound
 from console.mail.mailer import SmtpSettings
+from console.sla.policy import CalendarSpec, SlaPolicy, SlaRefError, check_references
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for the person who has to fix it."""
-
-    exit_code = 2
 
 
 def _duration(value: Any) -> Any:
@@ -250,6 +247,8 @@ class Config(Strict):
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
     web_checks: list[WebCheck] = Field(default_factory=list)
+    calendars: dict[Ident, CalendarSpec] = Field(default_factory=dict)
+    sla_policies: dict[Ident, SlaPolicy] = Field(default_factory=dict)
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @model_validator(mode="after")
@@ -271,15 +270,23 @@ class Config(Strict):
                     ("servers", n, "customer"),
                     f"unknown customer {server.customer!r}; known: {_some(customers)}",
                 )
+        self._sla_references()
         _check_web(self, customers)
         return self
 
-    def installer(self, installer_id: str) -> Installer:
-        """One installer by id (a scan: for a few lookups; `Overrides` indexes for many)."""
-        return _by_id(self.installers, installer_id)
-
-    def customer(self, customer_id: str) -> Customer:
-        return _by_id(self.customers, customer_id)
+    def _sla_references(self) -> None:
+        """Policies name existing calendars, and every customer's sla_plan names a policy."""
+        try:
+            check_references(self.calendars, self.sla_policies)
+        except SlaRefError as exc:
+            raise _RefError(exc.loc, str(exc)) from None
+        for n, customer in enumerate(self.customers):
+            if customer.sla_plan is not None and customer.sla_plan not in self.sla_policies:
+                raise _RefError(
+                    ("customers", n, "sla_plan"),
+                    f"unknown SLA policy {customer.sla_plan!r} for customer {customer.id!r}; "
+                    f"known: {_some(self.sla_policies)} ([sla_policies.NAME] tables)",
+                )
 
     @property
     def database_path(self) -> Path:
@@ -287,16 +294,19 @@ class Config(Strict):
 
     def scoped(self, installer_id: str) -> Config:
         """The same config holding only one installer's customers and servers."""
-        ids = [i.id for i in self.installers]
-        if installer_id not in ids:
-            raise ConfigError(f"{self.source}: no installer {installer_id!r}; known: {_some(ids)}")
-        customers = [c for c in self.customers if c.installer == installer_id]
-        ids = {c.id for c in customers}
+        directory = Directory(self)
+        try:
+            installer = directory.installer(installer_id)
+        except NotFound as exc:
+            raise ConfigError(str(exc)) from None
+        customers = directory.customers_of(installer_id)
+        mine = {c.id for c in customers}
         return self.model_copy(
             update={
-                "installers": [self.installer(installer_id)],
+                "installers": [installer],
                 "customers": customers,
-                "servers": [s for s in self.servers if s.customer in ids],
+                "servers": directory.servers_of(installer_id),
+                "web_checks": [w for w in self.web_checks if w.customer in mine],
             }
         )
 
@@ -317,38 +327,8 @@ def _check_web(config: Config, customers: set[str]) -> None:
             )
 
 
-def _by_id(items: list[Any], wanted: str) -> Any:
-    for item in items:
-        if item.id == wanted:
-            return item
-    raise KeyError(wanted)
-
-
-class Overrides:
-    """Indexes over one config for per-server lookups: who owns a server, which zone it is in,
-    and which override of a setting applies (server, then customer, then installer, then
-    [monitor]). Built once, so a 10,000-server fleet costs dictionary lookups, not scans."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.customers = {c.id: c for c in config.customers}
-        self.installers = {i.id: i for i in config.installers}
-
-    def owners(self, server: Server) -> tuple[Customer, Installer]:
-        customer = self.customers[server.customer]
-        return customer, self.installers[customer.installer]
-
-    def timezone(self, server: Server) -> str:
-        customer, installer = self.owners(server)
-        return customer.timezone or installer.timezone
-
-    def setting(self, server: Server, name: str) -> Any:
-        """The most specific value of an overridable setting (see `Thresholds`)."""
-        for level in (server, *self.owners(server)):
-            value = getattr(level, name)
-            if value is not None:
-                return value
-        return getattr(self.config.monitor, name)
+Overrides = Directory
+"""The directory's former name, kept for callers not yet renamed."""
 
 
 class _RefError(ValueError):

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from console.directory import ScopeKind
+from console.errors import AccessDenied as AccessDenied  # re-exported: screens catch it
 from console.monitor.maintenance import MaintenanceWindow
-
-Status = Literal["up", "pending", "problem", "down", "quiet", "maintenance", "unknown"]
+from console.monitor.sample import Sample
+from console.status import Status as Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,17 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What `check_now` probed and stored: every sample, and the rows of the servers it checked
+    after alerting saw them (so a first failure reads PEND here exactly as on the grid)."""
+
+    samples: tuple[Sample, ...]
+    rows: tuple[ServerRow, ...]
+    mails: int = 0
+    """Mails the cycle queued in the outbox (sent by the process that delivers)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MailRow:
     """One outbox entry as the console lists it (never the body: it may be long)."""
 
@@ -123,15 +136,15 @@ class MailRow:
     sent_at: datetime | None
 
 
-class AccessDenied(Exception):
-    """The caller's scope does not allow this (e.g. SQL in an installer-scoped console)."""
-
-
 class FleetSource(Protocol):
     """What a console may ask of an engine, embedded or attached over the daemon's socket.
 
     An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
     updates, detail and history never show them, and `sql` raises AccessDenied.
+
+    Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
+    and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result
+    types from this declaration, and errors travel as `console.errors` classes.
     """
 
     mode: Literal["embedded", "attached"]
@@ -155,11 +168,17 @@ class FleetSource(Protocol):
         ...
 
     async def sql(self, query: str) -> Any:
-        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/StoreError on bad SQL."""
+        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/QueryError on bad SQL."""
         ...
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
-        """Probe now, outside the schedule; returns the number of samples stored."""
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
+        """Probe now (every server in scope when None), outside the schedule, through the same
+        pipeline as a scheduled cycle: samples, alert states and mails commit together."""
+        ...
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        """The IANA zone of a server, customer or installer: how local times entered for it are
+        read. NotFound for an id that does not exist or lies outside the scope."""
         ...
 
     async def maintenance_list(self) -> list[MaintenanceWindow]: ...

@@ -107,12 +107,12 @@ class ApiServer:
         self._connections.add(conn)
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
+        self._tasks.add(task)
         try:
             await conn.run()
         finally:
             self._connections.discard(conn)
-            self._tasks.discard(task)  # type: ignore[arg-type]
+            self._tasks.discard(task)
 
 
 @dataclass(eq=False)
@@ -268,8 +268,10 @@ class _Connection:
             log.exception("updates failed")
             final = error_frame(sub.id, exc)
         finally:
-            with contextlib.suppress(Exception):
-                await rows.aclose()  # type: ignore[attr-defined]
+            aclose = getattr(rows, "aclose", None)  # an async generator: end it now
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
         sub.ended = True
         self.subs.pop(sub.id, None)
         self._respond(final, frees_slot=False)

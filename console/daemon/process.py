@@ -18,13 +18,17 @@ import signal
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console.config import Config
+from console.config_warnings import config_warnings
 from console.daemon.api import ApiServer
 from console.daemon.runtime import InstanceLock, bind_path, event, publish_pointer
 from console.monitor.engine import Batch
+
+if TYPE_CHECKING:
+    from console.monitor.service import FleetService
 
 log = logging.getLogger("nls.daemon")
 
@@ -44,7 +48,7 @@ class Daemon:
         self.socket_path = bind_path(self.database, socket_path)
         self.clock = clock
         self.lock = InstanceLock(self.database)
-        self.service: Any = None
+        self.service: FleetService | None = None
         self.api: ApiServer | None = None
         self._stop = asyncio.Event()
 
@@ -83,6 +87,8 @@ class Daemon:
                 interval_s=self.config.monitor.interval,
                 smtp="on" if self.config.smtp else "off",
             )
+            for warning in config_warnings(self.config, self.service.engine.targets):
+                event(log, "config_warning", logging.WARNING, detail=warning)
             await self._stop.wait()
             event(log, "stopping", clients=self.api.clients)
             self.api.stop_accepting()

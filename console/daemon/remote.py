@@ -3,8 +3,8 @@
 It connects lazily, in whichever event loop first uses it, because the console's loop (Textual's)
 only exists once the app runs. One connection carries every call concurrently; one reader task
 routes results to their callers and update frames to their subscriptions. Errors come back as the
-exceptions an embedded source raises (KeyError, AccessDenied, ReadOnlyError, StoreError,
-ValueError), and a lost daemon as DaemonUnavailable.
+exceptions an embedded source raises (any `NlsError` by name, KeyError, ValueError), and a lost
+daemon as DaemonUnavailable.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 from console import __version__
 from console.daemon.runtime import answers, candidate_sockets
@@ -36,15 +36,10 @@ from console.daemon.wire import (
     read_frame,
     rebuild,
 )
-from console.fleetview import (
-    FleetSnapshot,
-    MailRow,
-    ServerDetail,
-    ServerRow,
-    SourceInfo,
-)
-from console.monitor.maintenance import MaintenanceWindow
+from console.fleetview import FleetSnapshot, FleetSource, ServerRow, SourceInfo
 
+P = ParamSpec("P")
+R = TypeVar("R")
 CONNECT_TIMEOUT = 5.0
 _END = object()
 
@@ -73,6 +68,25 @@ class _Updates:
                 return
         self.items.append(item)
         self.changed.set()
+
+
+def remote_call(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[RemoteSource, P], Coroutine[Any, Any, R]]:
+    """A RemoteSource method with the signature of the FleetSource `method` it stands for: the
+    arguments (defaults applied) go to the daemon, whose answer is decoded as the protocol's
+    return type (see `wire.METHODS`)."""
+    name = method.__name__
+    signature = inspect.signature(method)
+
+    async def call(self: RemoteSource, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return cast(R, await self._call(name, *list(bound.arguments.values())[1:]))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = method.__doc__
+    return call
 
 
 class RemoteSource:
@@ -143,34 +157,21 @@ class RemoteSource:
                 with contextlib.suppress(Exception):
                     self._send(frame(Header(t="cancel", id=sub_id)))
 
-    async def server_detail(self, server_id: str) -> ServerDetail:
-        return await self._call("server_detail", server_id)
-
-    async def history(
-        self, server_id: str, check: str, since: datetime
-    ) -> list[tuple[datetime, float | None]]:
-        return await self._call("history", server_id, check, since)
-
     async def sql(self, query: str) -> Any:
         import pyarrow as pa
 
         _, blob = await self._request("sql", query)
         return pa.ipc.open_stream(blob).read_all()
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
-        return await self._call("check_now", list(server_ids) if server_ids is not None else None)
-
-    async def maintenance_list(self) -> list[MaintenanceWindow]:
-        return await self._call("maintenance_list")
-
-    async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        return await self._call("maintenance_add", window)
-
-    async def maintenance_remove(self, window_id: int) -> None:
-        await self._call("maintenance_remove", window_id)
-
-    async def outbox(self, limit: int = 100) -> list[MailRow]:
-        return await self._call("outbox", limit)
+    # Plain calls: the protocol's signature, forwarded as is (one line per FleetSource method).
+    server_detail = remote_call(FleetSource.server_detail)
+    history = remote_call(FleetSource.history)
+    check_now = remote_call(FleetSource.check_now)
+    scope_zone = remote_call(FleetSource.scope_zone)
+    maintenance_list = remote_call(FleetSource.maintenance_list)
+    maintenance_add = remote_call(FleetSource.maintenance_add)
+    maintenance_remove = remote_call(FleetSource.maintenance_remove)
+    outbox = remote_call(FleetSource.outbox)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""

@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.errors import AlreadyRunning
+
 SOCKET_ENV = "NLS_SOCKET"
 MAX_SOCKET_PATH = 107
 _POINTER_SUFFIX = ".sock.path"
-
-
-class AlreadyRunning(RuntimeError):
-    """Another daemon owns this database."""
 
 
 def default_socket(database: Path) -> Path:

@@ -21,25 +21,20 @@ Header keys: `t` type, `id` request id (chosen by the client, echoed by the daem
 from __future__ import annotations
 
 import asyncio
+import inspect
 import struct
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 import msgspec
 
-from console.fleetview import (
-    AccessDenied,
-    FleetSnapshot,
-    MailRow,
-    ServerDetail,
-    ServerRow,
-    SourceInfo,
-)
-from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
-from console.store.database import ReadOnlyError, StoreError, StoreLockedError
+from console.errors import DaemonUnavailable as DaemonUnavailable
+from console.errors import NlsError
+from console.errors import RemoteError as RemoteError
+from console.fleetview import FleetSource, ServerRow
 
 VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
@@ -49,14 +44,6 @@ _PREFIX = struct.Struct(">II")
 
 class ProtocolError(ConnectionError):
     """The peer sent something that is not a frame of this protocol."""
-
-
-class DaemonUnavailable(ConnectionError):
-    """The daemon is not there (any more); the operator may retry or run without it."""
-
-
-class RemoteError(RuntimeError):
-    """An unexpected failure inside the daemon; the daemon's log has the details."""
 
 
 class Header(msgspec.Struct, omit_defaults=True):
@@ -78,31 +65,31 @@ class Method:
     result: Any
 
 
-METHODS: dict[str, Method] = {
-    "info": Method((), SourceInfo),
-    "snapshot": Method((), FleetSnapshot),
-    "server_detail": Method((("server_id", str),), ServerDetail),
-    "history": Method(
-        (("server_id", str), ("check", str), ("since", datetime)),
-        list[tuple[datetime, float | None]],
-    ),
-    "sql": Method((("query", str),), None),
-    "check_now": Method((("server_ids", list[str] | None),), int),
-    "maintenance_list": Method((), list[MaintenanceWindow]),
-    "maintenance_add": Method((("window", MaintenanceWindow),), MaintenanceWindow),
-    "maintenance_remove": Method((("window_id", int),), None),
-    "outbox": Method((("limit", int),), list[MailRow]),
-}
 SUBSCRIBE = "updates"
+LOCAL = frozenset({SUBSCRIBE, "close"})
+"""FleetSource members that are not plain calls: the subscription, and closing the client."""
 ROWS = tuple[ServerRow, ...]
 
-# Most specific first: the first isinstance match names the error on the wire.
+
+def method_table() -> dict[str, Method]:
+    """Every plain call of `FleetSource`, typed from the protocol's own annotations: a method
+    added to the protocol is on the wire without another table to keep in step. (`sql`'s
+    result travels as Arrow IPC in the blob, whatever its annotation says.)"""
+    table: dict[str, Method] = {}
+    for name, fn in vars(FleetSource).items():
+        if name.startswith("_") or name in LOCAL or not inspect.iscoroutinefunction(fn):
+            continue
+        hints = typing.get_type_hints(fn)
+        params = [p.name for p in inspect.signature(fn).parameters.values()][1:]
+        table[name] = Method(tuple((p, hints[p]) for p in params), hints["return"])
+    return table
+
+
+METHODS: dict[str, Method] = method_table()
+
+# Every NlsError travels by its class name (see NlsError.by_name); these builtins too, most
+# specific first. Anything else is a RemoteError: a failure inside the daemon.
 ERRORS: tuple[tuple[str, type[BaseException]], ...] = (
-    ("AccessDenied", AccessDenied),
-    ("StoreLockedError", StoreLockedError),
-    ("ReadOnlyError", ReadOnlyError),
-    ("StoreError", StoreError),
-    ("MaintenanceError", MaintenanceError),
     ("KeyError", KeyError),
     ("ValueError", ValueError),
 )
@@ -139,6 +126,8 @@ def error_frame(request: int, exc: BaseException) -> bytes:
 
 def describe(exc: BaseException) -> tuple[str, str]:
     """(wire name, message) of an exception; KeyError keeps its bare argument as the message."""
+    if isinstance(exc, NlsError):
+        return type(exc).__name__, str(exc)
     for name, kind in ERRORS:
         if isinstance(exc, kind):
             if isinstance(exc, KeyError) and exc.args:
@@ -149,7 +138,8 @@ def describe(exc: BaseException) -> tuple[str, str]:
 
 def rebuild(name: str, message: str) -> BaseException:
     """The exception the caller would have seen had the source been embedded."""
-    return _BY_NAME.get(name, RemoteError)(message)
+    kind = NlsError.by_name.get(name) or _BY_NAME.get(name) or RemoteError
+    return kind(message)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[Header, bytes] | None:

@@ -8,15 +8,17 @@ slow write nor an ad-hoc query ever blocks probes or the screen.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
+from console.clock import Clock, utcnow
 from console.config import Config, Overrides, Server, SshSettings
 from console.monitor.checks import Limits, ServerProbe, evaluate
 from console.monitor.sample import Sample
@@ -28,12 +30,7 @@ from probes.rdp import RdpResult, probe_rdp
 from probes.ssh import HostResult, SshPool, SshTarget, probe_host
 
 log = logging.getLogger("nls.engine")
-Clock = Callable[[], datetime]
 BatchListener = Callable[["Batch"], Awaitable[None] | None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +87,6 @@ class Engine:
         self.config = config
         self.store = store
         self.clock = clock
-        self.targets = resolve_targets(config)
         self.listeners: list[BatchListener] = []
         self._known: dict[str, list[tuple[str, str]]] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -102,6 +98,12 @@ class Engine:
         self._pins: dict[str, str] = {}
         # issue 12: web service checks probe beside the servers when their ids are asked for
         self.web = WebProber(config.web_checks, clock=clock)
+
+    @functools.cached_property
+    def targets(self) -> dict[str, ServerTarget]:
+        """Every server with its secrets, read on first use: a command that only reads the
+        store (`nls sql`, `nls mail list`) needs no probe credentials."""
+        return resolve_targets(self.config)
 
     async def start(self) -> None:
         await self.store.call(Store.sync_inventory, self.config)

@@ -16,22 +16,19 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-ScopeKind = Literal["server", "customer", "installer"]
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("server", "customer", "installer")
+from console.directory import SCOPE_KINDS as SCOPE_KINDS
+from console.directory import ScopeKind
+from console.errors import MaintenanceError
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MAX_DURATION = timedelta(days=7)
 # A search must start before a DST gap to see the occurrence shifted past it.
 _DST_MARGIN = timedelta(hours=3)
-
-
-class MaintenanceError(ValueError):
-    """A window definition that cannot be used; the message says which field and why."""
 
 
 @dataclass(frozen=True, slots=True)

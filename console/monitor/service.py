@@ -13,19 +13,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
+from console.clock import Clock, utcnow
 from console.config import Config
+from console.directory import Directory, ScopeKind
+from console.errors import AccessDenied, NotFound
 from console.fleetview import (
-    AccessDenied,
     CameraRow,
+    CheckResult,
     FleetSnapshot,
     MailRow,
     SampleRow,
@@ -33,13 +36,17 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.monitor.engine import Batch, Clock, Engine, utcnow
+from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
-from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
+from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store
+from console.store.database import Store, api_url
 from console.store.worker import StoreWorker
 
+if TYPE_CHECKING:
+    from console.mail.outbox import OutboxWorker
+
+T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
@@ -52,17 +59,30 @@ def phase(server_id: str, slots: int) -> int:
 
 
 class FleetService:
-    def __init__(self, config: Config, *, clock: Clock = utcnow, schedule: bool = True) -> None:
+    """`schedule`: probe on the interval; `deliver`: send the outbox's mails. A one-shot command
+    runs with neither: its cycle stores samples, alert states and mails exactly as the daemon's
+    would, and the mails wait in the outbox for the next process that delivers."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utcnow,
+        schedule: bool = True,
+        deliver: bool = True,
+    ) -> None:
         self.config = config
+        self.directory = Directory(config)
         self.clock = clock
         self.schedule = schedule
+        self.deliver = deliver
         self.store = StoreWorker(config.database_path)
         self.engine = Engine(config, self.store, clock=clock)
-        self.alerts = AlertPipeline(config)
+        self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
         self._builder = RowBuilder(
-            config,
+            self.directory,
             lambda s: self.alerts.policy(s).quiet_until,
             self.alerts.maintenance,
             self.alerts.confirmed,
@@ -76,13 +96,15 @@ class FleetService:
         self._buckets: dict[int, list[str]] = {}
         for server in config.servers:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
-        self._outbox: Any = None
+        self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.schedule:
+            self.engine.targets  # noqa: B018 - read every secret now: a missing one fails at start
         await self.store.open()
         await self.engine.start()
         states = await self.store.call(Store.alert_states)
@@ -90,7 +112,7 @@ class FleetService:
         self.alerts.load(states, windows)
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
-        if self.config.smtp is not None:
+        if self.config.smtp is not None and self.deliver:
             await self._start_outbox()
         if self.schedule:
             self._start_scheduler()
@@ -133,7 +155,7 @@ class FleetService:
         self._batch_waiters.append(future)
         return await future
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: BatchListener) -> None:
         """Call `listener(batch)` (sync or async) after every stored batch, e.g. to log it."""
         self.engine.listeners.append(listener)
 
@@ -243,7 +265,7 @@ class FleetService:
         assert self.config.smtp is not None
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
-        async def on_store_thread(fn: Any) -> Any:
+        async def on_store_thread(fn: Callable[[], T]) -> T:
             return await self.store.call(lambda _store: fn())
 
         self._outbox = OutboxWorker(
@@ -254,8 +276,8 @@ class FleetService:
     # -- views ------------------------------------------------------------------------------
 
     def view(self, installer: str | None = None) -> FleetView:
-        if installer is not None and installer not in {i.id for i in self.config.installers}:
-            raise KeyError(f"no installer {installer!r}")
+        if installer is not None:
+            self.directory.require("installer", installer)
         return FleetView(self, installer)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
@@ -303,17 +325,13 @@ def _figures(
 class FleetView:
     """A FleetSource over the service, optionally limited to one installer's servers."""
 
-    mode = "embedded"
+    mode: Literal["embedded", "attached"] = "embedded"
 
     def __init__(self, service: FleetService, installer: str | None) -> None:
         self.service = service
         self.installer = installer
-        config = service.config
-        if installer is None:
-            self._servers: frozenset[str] | None = None
-        else:
-            customers = {c.id for c in config.customers if c.installer == installer}
-            self._servers = frozenset(s.id for s in config.servers if s.customer in customers)
+        self.directory = service.directory
+        self._servers = self.directory.visible_servers(installer)
         self._queues: list[asyncio.Queue[Any]] = []
 
     def _visible(self, server_id: str) -> bool:
@@ -321,7 +339,15 @@ class FleetView:
 
     def _check(self, server_id: str) -> None:
         if server_id not in self.service.rows or not self._visible(server_id):
-            raise KeyError(f"no server {server_id!r}")
+            raise NotFound(f"no server {server_id!r}; see `nls config check`")
+
+    def _require(self, kind: ScopeKind, scope_id: str) -> None:
+        """NotFound for an id that does not exist or lies outside this scope (a scoped console
+        is not told which ids other installers have)."""
+        if self.installer is None:
+            self.directory.require(kind, scope_id)
+        elif not self.directory.in_scope(self.installer, kind, scope_id):
+            raise NotFound(f"no {kind} {scope_id!r}")
 
     async def info(self) -> SourceInfo:
         svc = self.service
@@ -363,8 +389,7 @@ class FleetView:
         self._check(server_id)
         svc = self.service
         now = svc.clock()
-        target = svc.engine.targets[server_id]
-        server = target.config
+        server = self.directory.server(server_id)
         cameras, latest, availability = await svc.store.read(
             _detail, server_id, now - timedelta(days=30), now
         )
@@ -373,7 +398,7 @@ class FleetView:
             "address": server.address,
             "platform": server.platform,
             "delivered": server.delivered.isoformat() if server.delivered else None,
-            "eocortex_api": target.api_url,
+            "eocortex_api": api_url(svc.config, server),
             "customer": f"{row.customer_name} ({row.customer_id})",
             "installer": f"{row.installer_name} ({row.installer_id})",
             "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,
@@ -393,16 +418,17 @@ class FleetView:
             raise AccessDenied("SQL is not available in an installer-scoped console")
         return await self.service.store.read(Store.query, query)
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
-        ids = (
-            list(server_ids)
-            if server_ids
-            else [s for s in self.service.engine.targets if self._visible(s)]
-        )
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
+        ids = list(server_ids) if server_ids else [s for s in self.service.rows if self._visible(s)]
         for server in ids:
             self._check(server)
         batch = await self.service.run_cycle(ids)
-        return len(batch.samples)
+        rows = tuple(self.service.rows[s] for s in dict.fromkeys(ids))
+        return CheckResult(batch.samples, rows, batch.notifications)
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        self._require(scope_kind, scope_id)
+        return self.directory.zone(scope_kind, scope_id)
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         windows = await self.service.store.call(
@@ -413,7 +439,7 @@ class FleetView:
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
         if not self._window_visible(window):
             raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
-        self._validate_scope(window)
+        self._require(window.scope_kind, window.scope_id)
         stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
         await self._reload_windows()
         return stored
@@ -421,7 +447,7 @@ class FleetView:
     async def maintenance_remove(self, window_id: int) -> None:
         visible = {w.id for w in await self.maintenance_list()}
         if window_id not in visible:
-            raise KeyError(f"no maintenance window {window_id}")
+            raise NotFound(f"no active maintenance window {window_id}; see `nls maintenance list`")
         now = self.service.clock()
         await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
         await self._reload_windows()
@@ -445,28 +471,7 @@ class FleetView:
             svc._publish(changed)
 
     def _window_visible(self, window: MaintenanceWindow) -> bool:
-        if self.installer is None:
-            return True
-        config = self.service.config
-        if window.scope_kind == "installer":
-            return window.scope_id == self.installer
-        if window.scope_kind == "customer":
-            return any(
-                c.id == window.scope_id and c.installer == self.installer for c in config.customers
-            )
-        return self._visible(window.scope_id)
-
-    def _validate_scope(self, window: MaintenanceWindow) -> None:
-        config = self.service.config
-        known = {
-            "server": {s.id for s in config.servers},
-            "customer": {c.id for c in config.customers},
-            "installer": {i.id for i in config.installers},
-        }[window.scope_kind]
-        if window.scope_id not in known:
-            raise MaintenanceError(
-                f"no {window.scope_kind} {window.scope_id!r} in the configuration"
-            )
+        return self.directory.in_scope(self.installer, window.scope_kind, window.scope_id)
 
 
 def _detail(

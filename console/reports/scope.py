@@ -91,6 +91,25 @@ def terms_lookup(terms: Terms) -> Callable[[str], AvailabilityTerms]:
     return terms
 
 
+def terms_from_config(config: Config) -> dict[str, AvailabilityTerms]:
+    """Each customer's availability terms from its SLA policy (`[sla_policies.NAME.availability]`),
+    with the policy calendar's zone when the terms name none; customers without a plan get the
+    defaults (99.9%, months in the customer's zone)."""
+    found: dict[str, AvailabilityTerms] = {}
+    for customer in config.customers:
+        policy = config.sla_policies.get(customer.sla_plan or "")
+        if policy is None:
+            continue
+        terms = policy.availability
+        if terms.timezone is None:
+            calendar = policy.calendar
+            spec = config.calendars.get(calendar) if isinstance(calendar, str) else calendar
+            if spec is not None:
+                terms = terms.model_copy(update={"timezone": spec.timezone})
+        found[customer.id] = terms
+    return found
+
+
 def scope_from_config(
     config: Config,
     *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,9 @@ import duckdb
 import pyarrow as pa
 
 import sql
+from console.clock import utcnow
+from console.directory import Directory
+from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedError
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
@@ -44,20 +47,6 @@ _SAFE_PRAGMAS = re.compile(
     r"storage_info|show)\b",
     re.IGNORECASE,
 )
-
-
-class StoreError(Exception):
-    """A store problem phrased for the operator."""
-
-    exit_code = 1
-
-
-class StoreLockedError(StoreError):
-    exit_code = 3
-
-
-class ReadOnlyError(StoreError):
-    exit_code = 2
 
 
 def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -145,7 +134,7 @@ class Store:
             try:
                 self.con.execute(text)
                 self.con.execute(
-                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, _now()]
+                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()]
                 )
                 self.con.execute("COMMIT")
             except Exception:
@@ -180,6 +169,7 @@ class Store:
                 ]
             ),
         )
+        directory = Directory(config)
         customers = pa.Table.from_pylist(
             [
                 {
@@ -187,7 +177,7 @@ class Store:
                     "name": c.name,
                     "installer": c.installer,
                     "sla_plan": c.sla_plan,
-                    "timezone": c.timezone or config.installer(c.installer).timezone,
+                    "timezone": directory.zone("customer", c.id),
                 }
                 for c in config.customers
             ],
@@ -337,7 +327,7 @@ class Store:
         try:
             return self._arrow(text, params)
         except duckdb.Error as exc:
-            raise StoreError(f"SQL error: {exc}") from None
+            raise QueryError(f"SQL error: {exc}") from None
 
     def named(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self._arrow(sql.query(name), params)
@@ -354,7 +344,7 @@ def check_read_only(text: str) -> None:
     try:
         statements = duckdb.extract_statements(text)
     except duckdb.Error as exc:
-        raise StoreError(f"SQL error: {exc}") from None
+        raise QueryError(f"SQL error: {exc}") from None
     if not statements:
         raise ReadOnlyError("no SQL statement given")
     for statement in statements:
@@ -385,10 +375,6 @@ def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
 
 def api_url(config: Config, server: Any) -> str:
     return server.eocortex_url or f"http://{server.address}:{config.eocortex.port}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 _ALERT_SCHEMA = pa.schema(

@@ -1,0 +1,23 @@
+"""`nls sql`: read-only SQL on the store, through the daemon when one runs."""
+
+from __future__ import annotations
+
+import click
+
+from console.cli import output
+from console.cli.main import Context
+
+
+@click.command("sql")
+@click.argument("query")
+@output.format_option()
+@click.pass_obj
+def sql_command(obj: Context, query: str, fmt: output.Format) -> None:
+    """Run read-only SQL on the store (tables: samples, current_state, state_changes, servers,
+    customers, installers, cameras, cycles, alert_state, outbox, maintenance, findings).
+
+    Writes are refused, and SQL DuckDB cannot run exits 2 like any other bad input. Example:
+    nls sql "SELECT server, count(*) FROM samples GROUP BY ALL"
+    """
+    found = obj.run(lambda source: source.sql(query))
+    output.emit(fmt, found.column_names, found.to_pylist(), count=True)

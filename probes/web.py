@@ -62,8 +62,8 @@ async def probe_web(
             url, False, error=f"no answer within {request_timeout:g} s", error_kind="timeout"
         )
     except httpx.ConnectError as exc:
-        kind: ErrorKind = "tls" if _is_tls(exc) else "connect"
-        return WebResult(url, False, error=_reason(exc), error_kind=kind, cert_not_after=cert)
+        failed: ErrorKind = "tls" if _is_tls(exc) else "connect"
+        return WebResult(url, False, error=_reason(exc), error_kind=failed, cert_not_after=cert)
     except httpx.HTTPError as exc:
         return WebResult(url, False, error=_reason(exc), error_kind="http")
     days = None
@@ -72,12 +72,12 @@ async def probe_web(
     found = None
     if keyword is not None:
         found = keyword in bytes(body).decode(encoding, errors="replace")
+    error: str | None = None
+    kind: ErrorKind | None = None
     if status != expect_status:
         error, kind = f"HTTP {status}, expected {expect_status}", "status"
     elif found is False:
         error, kind = f"keyword {keyword!r} not in the page", "keyword"
-    else:
-        error, kind = None, None
     return WebResult(
         url,
         error is None,
@@ -87,7 +87,7 @@ async def probe_web(
         cert_not_after=cert,
         cert_days_left=None if days is None else round(days, 3),
         error=error,
-        error_kind=kind,  # type: ignore[arg-type]
+        error_kind=kind,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from console.config import parse_config
+from console.config import load_config, parse_config
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.reports.accounting import (
     FIGURES,
@@ -25,7 +25,7 @@ from console.reports.accounting import (
 )
 from console.reports.exclusions import ExclusionError, add_exclusion, revoke_exclusion
 from console.reports.period import Month, PeriodError
-from console.reports.scope import ScopeError, Subject, scope_from_config
+from console.reports.scope import ScopeError, Subject, scope_from_config, terms_from_config
 from console.sla.terms import AvailabilityTerms, MaintenanceRule
 from console.store.database import Store
 from tests.availability_data import scope, series, spans, store, utc
@@ -424,6 +424,17 @@ def test_scope_from_config_covers_servers_and_web_checks(tmp_path: Path) -> None
     )
     with pytest.raises(ScopeError, match="no customer 'x' in scope; known: c"):
         scope_from_config(config, customer="x")
+
+
+def test_terms_come_from_the_customers_sla_policy() -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "config.example.toml")
+    terms = terms_from_config(config)
+    plans = {c.id: c.sla_plan for c in config.customers}
+    texpro = next(t for c, t in terms.items() if plans[c] == "texpro")
+    assert (texpro.maintenance.notice_days, texpro.maintenance.allowed_hours) == (5, "23:00-07:00")
+    assert texpro.timezone == "Europe/Amsterdam"  # the policy calendar's zone
+    safr = next(t for c, t in terms.items() if plans[c] == "safr")
+    assert (safr.credit_pct_per_failure, safr.credit_cap_pct, safr.claim_days) == (2, 10, 7)
 
 
 def test_bad_input_is_named(db: Store) -> None:

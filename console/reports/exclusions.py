@@ -141,7 +141,20 @@ def exclusions(
         )
         .fetchall()
     )
-    return [Exclusion(*(_utc(v) if isinstance(v, datetime) else v for v in r)) for r in rows]
+    return [
+        Exclusion(
+            id=int(xid),
+            server=server,
+            starts=_utc(starts),
+            ends=_utc(ends),
+            reason=reason,
+            author=author,
+            created_at=_utc(created),
+            revoked_at=None if revoked_at is None else _utc(revoked_at),
+            revoked_by=revoked_by,
+        )
+        for xid, server, starts, ends, reason, author, created, revoked_at, revoked_by in rows
+    ]
 
 
 def exclusions_table(items: list[Exclusion]) -> pa.Table:
@@ -212,7 +225,10 @@ def claims(
         )
         .fetchall()
     )
-    return [Claim(*(_utc(v) if isinstance(v, datetime) else v for v in r)) for r in rows]
+    return [
+        Claim(customer, month_text, ref, _utc(claimed_at), author, _utc(recorded_at))
+        for customer, month_text, ref, claimed_at, author, recorded_at in rows
+    ]
 
 
 def _as_dict(e: Exclusion) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def latency(
     webs = [s for s in scope.subjects if s.kind == "web"]
     if not webs:
         raise ScopeError("no web checks in scope: add [[web_checks]] to the configuration")
-    params = []
+    params: list[dict[str, Any]] = []
     for s in webs:
         t = terms_of(s.customer)
         start, end = month.bounds(s.zone(t))

@@ -132,6 +132,7 @@ def make_source(count: int = 30, **options: Any) -> MemorySource:
 
 
 def make_app(source: MemorySource, tmp_path: Path, **options: Any) -> NlsApp:
+    options.setdefault("export_dir", tmp_path / "exports")
     return NlsApp(source, clock=clock, state_dir=tmp_path / "state", watch_hangup=False, **options)
 
 
@@ -460,6 +461,17 @@ async def test_sql_query_error_inline_history_and_exports(tmp_path: Path) -> Non
             await until(pilot, lambda target=target: any(str(target) in n for n in notes(app)))
         assert pacsv.read_csv(tmp_path / "out.csv").num_rows == 30
         assert pq.read_table(tmp_path / "out.parquet").column_names == ["server_id", "cpu_pct"]
+
+        # Accepting the proposed path writes into the export folder (created on demand), never
+        # the current one, and the notice says where.
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ExportScreen)
+        proposed = Path(app.screen.query_one(Input).value)
+        assert proposed.parent == app.export_dir
+        await pilot.press("enter")
+        await until(pilot, lambda: any(str(proposed) in n for n in notes(app)))
+        assert pacsv.read_csv(proposed).num_rows == 30
+        assert not list(Path.cwd().glob("nls-query-*"))
 
         assert screen.history.queries[0].startswith("SELECT server_id")
         await pilot.press("ctrl+o")

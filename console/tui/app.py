@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -21,6 +20,7 @@ from textual.app import App
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
+from console import userdirs
 from console.fleetview import AccessDenied, FleetSource, ServerRow
 from console.tui.bindings import MODE_CONTEXTS, Command, bindings_for
 from console.tui.gridmodel import utc_now
@@ -36,11 +36,6 @@ from console.tui.screens.sql import SqlScreen
 
 Clock = Callable[[], datetime]
 EXIT_HANGUP = 129
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "nls"
 
 
 class NlsApp(App[int]):
@@ -66,13 +61,15 @@ class NlsApp(App[int]):
         clock: Clock = utc_now,
         installer: str | None = None,
         state_dir: Path | None = None,
+        export_dir: Path | None = None,
         watch_hangup: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
         self.clock = clock
         self.installer = installer
-        self.state_dir = state_dir if state_dir is not None else default_state_dir()
+        self.state_dir = state_dir if state_dir is not None else userdirs.state_dir()
+        self.export_dir = export_dir if export_dir is not None else userdirs.export_dir()
         self.snapshot_rows: tuple[ServerRow, ...] | None = None
         self.batches = 0
         self._watch_hangup = watch_hangup

@@ -246,7 +246,7 @@ class SqlScreen(NlsScreen):
             self.notify("Run a query first: there is nothing to export.", severity="warning")
             return
         stamp = self.nls_app.clock().strftime("%Y%m%d-%H%M%S")
-        default = Path.cwd() / f"nls-query-{stamp}.{fmt}"
+        default = self.nls_app.export_dir / f"nls-query-{stamp}.{fmt}"
 
         def chosen(path: Path | None) -> None:
             if path is not None:
@@ -259,6 +259,7 @@ class SqlScreen(NlsScreen):
         """Write the current result to `path` on a thread; the file system is I/O."""
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
         rows = write_table(self.table, path, fmt)
         self.app.call_from_thread(
             self.notify, f"Wrote {rows:,} rows to {path}", title="Export", timeout=6

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
+from textual.driver import Driver
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
@@ -36,6 +37,9 @@ from console.tui.screens.sql import SqlScreen
 
 Clock = Callable[[], datetime]
 EXIT_HANGUP = 129
+HANGUP_DEADLINE_S = 10.0
+"""After a hangup the process ends within this time, cleanly or not (an engine mid-cycle is
+crash-safe: the store commits a cycle at once or not at all)."""
 
 
 def default_state_dir() -> Path:
@@ -76,7 +80,7 @@ class NlsApp(App[int]):
         self.snapshot_rows: tuple[ServerRow, ...] | None = None
         self.batches = 0
         self._watch_hangup = watch_hangup
-        self._hangup_installed = False
+        self._previous_hangup: Any = None
         if installer is not None:
             self._modes.pop("sql", None)
         self.set_reactive(NlsApp.status, ConsoleStatus(mode=source.mode, installer=installer))
@@ -89,17 +93,41 @@ class NlsApp(App[int]):
             self._install_hangup()
 
     def on_unmount(self) -> None:
-        if self._hangup_installed:
+        if self._previous_hangup is not None:
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                signal.signal(signal.SIGHUP, self._previous_hangup)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's own driver, but on Linux/macOS one that survives a hangup (see driver.py)."""
+        found = super().get_driver_class()
+        if found.__name__ == "LinuxDriver":
+            from console.tui.driver import NlsDriver
+
+            return NlsDriver
+        return found
 
     def _install_hangup(self) -> None:
-        """Exit cleanly when the SSH connection (the terminal) goes away."""
+        """Exit when the SSH connection (the terminal) goes away, within HANGUP_DEADLINE_S.
+
+        A plain signal handler, not the event loop's: it must work even if the loop is stuck,
+        and it only sets flags and wakes the loop.
+        """
+        from console.tui.driver import HangupGuard
+
+        loop = asyncio.get_running_loop()
+        guard = HangupGuard(HANGUP_DEADLINE_S, EXIT_HANGUP)
+
+        def hangup(signum: int, frame: Any) -> None:
+            guard.trip()
+            hung_up = getattr(self._driver, "hung_up", None)
+            if hung_up is not None:
+                hung_up()
+            loop.call_soon_threadsafe(self._hangup)
+
         try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
-        except (NotImplementedError, RuntimeError, AttributeError, ValueError):
+            self._previous_hangup = signal.signal(signal.SIGHUP, hangup)
+        except (ValueError, OSError, AttributeError):
             return
-        self._hangup_installed = True
 
     def _hangup(self) -> None:
         self.exit(EXIT_HANGUP)

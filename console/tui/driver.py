@@ -81,8 +81,10 @@ class NlsDriver(LinuxDriver):
         super()._sigcont_application(*args)
 
     def hung_up(self) -> None:
-        """The terminal is gone: drop every further write at once."""
+        """The terminal is gone: drop every further write at once, and stop the input thread,
+        which would otherwise spin on end-of-file until the app has exited."""
         self.terminal.lost.set()
+        self.exit_event.set()
 
 
 class HangupGuard:

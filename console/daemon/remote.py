@@ -38,6 +38,7 @@ from console.daemon.wire import (
 )
 from console.fleetview import (
     FleetSnapshot,
+    MailMessage,
     MailRow,
     ServerDetail,
     ServerRow,
@@ -171,6 +172,9 @@ class RemoteSource:
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
         return await self._call("outbox", limit)
+
+    async def mail(self, key: str) -> MailMessage:
+        return await self._call("mail", key)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""

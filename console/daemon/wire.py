@@ -33,6 +33,7 @@ import msgspec
 from console.fleetview import (
     AccessDenied,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     ServerDetail,
     ServerRow,
@@ -92,6 +93,7 @@ METHODS: dict[str, Method] = {
     "maintenance_add": Method((("window", MaintenanceWindow),), MaintenanceWindow),
     "maintenance_remove": Method((("window_id", int),), None),
     "outbox": Method((("limit", int),), list[MailRow]),
+    "mail": Method((("key", str),), MailMessage),
 }
 SUBSCRIBE = "updates"
 ROWS = tuple[ServerRow, ...]

@@ -27,6 +27,7 @@ from console.fleetview import (
     AccessDenied,
     CameraRow,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     SampleRow,
     ServerDetail,
@@ -290,11 +291,11 @@ def _close(queue: asyncio.Queue[Any]) -> None:
 
 def _figures(
     store: Store, servers: Sequence[str] | None, since: datetime, now: datetime
-) -> tuple[dict[str, dict[str, Any]], dict[str, float | None]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[float | None, float]]]:
     ids = list(servers) if servers is not None else None
     figures = {r["server"]: r for r in store.named("fleet_rows", [ids]).to_pylist()}
     availability = {
-        r["server"]: r["availability"]
+        r["server"]: (r["availability"], r["known_s"])
         for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
     }
     return figures, availability
@@ -431,6 +432,16 @@ class FleetView:
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]
+
+    async def mail(self, key: str) -> MailMessage:
+        rows = await self.service.store.read(Store.named, "outbox_mail", [key, self.installer])
+        found = rows.to_pylist()
+        if not found:
+            raise KeyError(f"no mail {key!r}")
+        r = found[0]
+        text, html = r.pop("body_text"), r.pop("body_html")
+        row = MailRow(**{**r, "recipients": tuple(r["recipients"] or ())})
+        return MailMessage(row, text, html)
 
     async def close(self) -> None:
         for queue in self._queues:

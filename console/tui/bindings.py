@@ -76,15 +76,15 @@ COMMANDS: tuple[Command, ...] = (
         "f",
         "cycle_status",
         "Status",
-        "Cycle the status filter: all, problems, quiet, maintenance",
+        "Cycle the status filter: all, failing (pending, problem or down), quiet, maintenance",
         "fleet",
     ),
     Command(
         "problems",
         "p",
         "status_filter('problems')",
-        "Problems",
-        "Status filter: problems only (down and problem)",
+        "Failing",
+        "Status filter: failing servers only (pending, problem or down)",
         "fleet",
         False,
     ),
@@ -120,7 +120,9 @@ COMMANDS: tuple[Command, ...] = (
         "open", "o", "open_detail", "Detail", "Open the server under the cursor", "fleet", False
     ),
     Command("back", "escape", "back", "Back", "Back to the previous screen", "detail"),
-    Command("period", "t", "cycle_period", "Period", "History period: 24 h, 7 d, 30 d", "detail"),
+    Command(
+        "period", "t", "cycle_period", "Period", "History period: last 24 h, 7 d or 30 d", "detail"
+    ),
     Command("refresh_detail", "r", "refresh", "Refresh", "Reload this server", "detail"),
     Command("check_now", "n", "check_now", "Check now", "Probe this server now", "detail"),
     Command("run_sql", "ctrl+r,f5", "run_query", "Run", "Run the query", "sql"),

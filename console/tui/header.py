@@ -76,7 +76,11 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
         state = "disconnected"
     else:
         state = f"next cycle {format_countdown(status.next_cycle, now)}"
-    scope = f"installer {status.installer} only" if status.installer else "all installers"
+    # The scope is who this console may see; the filter, what the grid shows of it. Only a
+    # scoped console names a scope, so the two never read as a contradiction.
+    scope = (
+        ((f"installer {status.installer} only", "$text-primary"), " · ") if status.installer else ()
+    )
     shown = f"{status.visible}/{c.servers} shown" if status.filter != "all" else ""
     second = Content.assemble(
         " ",
@@ -84,8 +88,8 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
         " · ",
         (state, "$text-error bold" if status.closed else ""),
         " · ",
-        (scope, "$text-primary" if status.installer else ""),
-        " · filter: ",
+        *scope,
+        "filter: ",
         (status.filter, "$text-accent" if status.filter != "all" else "$text-muted"),
         (f"  {shown}" if shown else "", "$text-muted"),
     )

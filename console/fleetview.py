@@ -111,6 +111,8 @@ class SourceInfo:
     next_cycle: datetime | None
     installer: str | None
     started: datetime
+    mail_enabled: bool = True
+    """An SMTP server is configured; without one, alert mails are recorded but never sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class MemorySource:
         next_cycle: datetime | None = None,
         mails: Sequence[MailRow | MailMessage] = (),
         windows: Sequence[MaintenanceWindow] = (),
+        mail_enabled: bool = True,
     ) -> None:
         self.mode = mode
         self._installer = installer
@@ -79,6 +80,7 @@ class MemorySource:
         self._mails = [
             m if isinstance(m, MailMessage) else MailMessage(m, f"{m.subject}\n", "") for m in mails
         ]
+        self._mail_enabled = mail_enabled
         self._queues: list[asyncio.Queue[Any]] = []
         self._started = clock()
         self.checks_requested: list[tuple[str, ...] | None] = []
@@ -112,6 +114,7 @@ class MemorySource:
             next_cycle=self._next_cycle,
             installer=self._installer,
             started=self._started,
+            mail_enabled=self._mail_enabled,
         )
 
     async def snapshot(self) -> FleetSnapshot:

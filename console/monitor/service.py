@@ -334,6 +334,7 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            mail_enabled=svc.config.smtp is not None,
         )
 
     async def snapshot(self) -> FleetSnapshot:

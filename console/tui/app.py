@@ -22,7 +22,7 @@ from textual.driver import Driver
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
-from console.fleetview import AccessDenied, FleetSource, ServerRow
+from console.fleetview import AccessDenied, FleetSource, ServerRow, SourceInfo
 from console.tui.bindings import MODE_CONTEXTS, Command, bindings_for
 from console.tui.gridmodel import utc_now
 from console.tui.header import ConsoleStatus
@@ -78,6 +78,7 @@ class NlsApp(App[int]):
         self.installer = installer
         self.state_dir = state_dir if state_dir is not None else default_state_dir()
         self.snapshot_rows: tuple[ServerRow, ...] | None = None
+        self.source_info: SourceInfo | None = None
         self.batches = 0
         self._watch_hangup = watch_hangup
         self._previous_hangup: Any = None
@@ -189,6 +190,7 @@ class NlsApp(App[int]):
 
     @on(InfoLoaded)
     def _info_loaded(self, message: InfoLoaded) -> None:
+        self.source_info = message.info
         self.set_status(next_cycle=message.info.next_cycle, mode=message.info.mode)
 
     @on(SourceClosed)
@@ -232,6 +234,14 @@ class NlsApp(App[int]):
             return self.screen.server_id
         fleet = self.fleet_screen()
         return fleet.grid.cursor_server_id if fleet is not None and fleet.is_mounted else None
+
+    def known_rows(self) -> Iterator[ServerRow]:
+        """Every row the grid holds, whatever its filter."""
+        fleet = self.fleet_screen()
+        if fleet is not None and fleet.is_mounted:
+            yield from fleet.grid.model.rows()
+        elif self.snapshot_rows is not None:
+            yield from self.snapshot_rows
 
     def server_index(self) -> Iterator[tuple[str, str, str]]:
         fleet = self.fleet_screen()

@@ -8,13 +8,14 @@ from typing import Literal
 
 from textual.binding import Binding
 
-Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance"]
+Context = Literal["app", "fleet", "detail", "sql", "mail", "message", "maintenance"]
 CONTEXT_TITLES: dict[Context, str] = {
     "app": "Everywhere",
     "fleet": "Fleet grid",
     "detail": "Server detail",
     "sql": "SQL",
     "mail": "Sent mail",
+    "message": "One mail",
     "maintenance": "Maintenance",
 }
 MODE_CONTEXTS: frozenset[Context] = frozenset({"fleet", "sql", "mail", "maintenance"})
@@ -138,6 +139,14 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("focus_editor", "ctrl+l", "focus_editor", "Editor", "Back to the query", "sql", False),
     Command(
+        "clear_editor",
+        "ctrl+n",
+        "clear_editor",
+        "New",
+        "Clear the editor for a new query (the old one stays in the history)",
+        "sql",
+    ),
+    Command(
         "leave_editor",
         "escape",
         "leave_editor",
@@ -146,7 +155,17 @@ COMMANDS: tuple[Command, ...] = (
         "sql",
         False,
     ),
+    Command("open_mail", "enter", "open_mail", "Open", "Read the selected mail", "mail"),
     Command("refresh_mail", "r", "refresh", "Refresh", "Reload the outbox", "mail"),
+    Command("back_mail", "escape", "back", "Back", "Back to the list of mails", "message"),
+    Command(
+        "mail_format",
+        "h",
+        "toggle_format",
+        "Text/HTML",
+        "Show the text body or the HTML body (rendered as text)",
+        "message",
+    ),
     Command("add_window", "a", "add_window", "Add", "Announce a maintenance window", "maintenance"),
     Command(
         "remove_window",

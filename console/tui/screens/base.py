@@ -7,6 +7,7 @@ handler; a failed source call becomes a notification instead of a crash.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -22,6 +23,30 @@ from console.tui.header import NlsHeader
 if TYPE_CHECKING:
     from console.fleetview import FleetSource
     from console.tui.app import NlsApp
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    label: str
+    width: int
+
+
+def column(label: str, *values: str) -> ColumnSpec:
+    """A DataTable column for styled `Content` cells, as wide as its longest possible value.
+
+    Textual 8.2's DataTable sizes columns with Rich's `measure`, which does not know `Content`
+    and counts such a cell one cell wide: the column took its label's width and cut longer
+    values ("pendin", "UNKNO"). Plain strings are measured; styled cells need this.
+    """
+    return ColumnSpec(label, max(len(label), *(len(v) for v in values)))
+
+
+def add_columns(table: DataTable[Any], columns: Sequence[str | ColumnSpec]) -> None:
+    for spec in columns:
+        if isinstance(spec, ColumnSpec):
+            table.add_column(spec.label, width=spec.width)
+        else:
+            table.add_column(spec)
 
 
 class NlsScreen(Screen[None]):
@@ -53,7 +78,7 @@ class ListScreen(NlsScreen):
     """A summary line over a table of what `fetch()` returns, reloaded whenever the screen is
     shown and on `refresh`; subclasses fill the table in `show()`."""
 
-    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    COLUMNS: ClassVar[tuple[str | ColumnSpec, ...]] = ()
     SUMMARY_ID: ClassVar[str] = "summary"
     TABLE_ID: ClassVar[str] = "rows"
     DEFAULT_CSS = """
@@ -95,6 +120,6 @@ class ListScreen(NlsScreen):
         # Columns too: DataTable keeps a column's earlier width (and cached lines drawn at it)
         # across clear(), so a longer new value showed cut off until the next resize.
         table.clear(columns=True)
-        table.add_columns(*self.COLUMNS)
+        add_columns(table, self.COLUMNS)
         summary = self.show(table, message.items)
         self.query_one(f"#{self.SUMMARY_ID}", Static).update(summary)

@@ -4,7 +4,7 @@ recurring by cron), and removal. Windows are stored by the source; removal is so
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
+from console.fleetview import ServerRow
 from console.monitor.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
 from console.tui.bindings import Context, bindings_for
 from console.tui.screens.base import ListScreen, NlsModal
@@ -78,20 +79,43 @@ def window_from_form(
     )
 
 
-def describe_when(w: MaintenanceWindow) -> str:
+def describe_when(w: MaintenanceWindow, zone: str = "UTC") -> str:
+    """When the window applies, in `zone` (named): a recurring window in its own zone."""
     if w.cron:
+        tz = w.timezone or zone
         bounds = ""
         if w.starts or w.ends:
-            bounds = f" ({_short(w.starts)}→{_short(w.ends)})"
-        return f"{w.cron} {w.timezone} for {w.duration_min} min{bounds}"
-    starts, ends = _short(w.starts), _short(w.ends)
+            bounds = f" ({_short(w.starts, tz)}→{_short(w.ends, tz)})"
+        return f"{w.cron} {tz} for {w.duration_min} min{bounds}"
+    starts, ends = _short(w.starts, zone), _short(w.ends, zone)
     if starts[:10] == ends[:10]:
         ends = ends[11:]
-    return f"{starts}→{ends} UTC"
+    return f"{starts}→{ends} {zone}"
 
 
-def _short(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def _short(value: datetime | None, zone: str = "UTC") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def scope_zone(kind: str, scope_id: str, rows: Iterable[ServerRow]) -> str | None:
+    """The time zone of a window's scope, from the servers it covers (their customers' zone);
+    None when they disagree (an installer with customers in two zones) or none is known."""
+    attr = {"server": "server_id", "customer": "customer_id", "installer": "installer_id"}[kind]
+    zones = {r.timezone for r in rows if getattr(r, attr) == scope_id}
+    return zones.pop() if len(zones) == 1 else None
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class MaintenanceForm(NlsModal):
@@ -116,10 +140,11 @@ class MaintenanceForm(NlsModal):
         Binding("ctrl+s", "save", "Save", id="form.save"),
     ]
 
-    def __init__(self, *, scope_kind: str = "server", scope_id: str = "") -> None:
+    def __init__(self, *, scope_kind: str = "server", scope_id: str = "", zone: str = "") -> None:
         super().__init__()
         self.scope_kind = scope_kind
         self.scope_id = scope_id
+        self.zone = zone
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -137,7 +162,7 @@ class MaintenanceForm(NlsModal):
                 with Horizontal():
                     yield Label(label, classes="field-label")
                     yield Input(
-                        self.scope_id if key == "scope_id" else "",
+                        {"scope_id": self.scope_id, "timezone": self.zone}.get(key, ""),
                         placeholder=hint,
                         compact=True,
                         id=key,
@@ -231,25 +256,28 @@ class MaintenanceScreen(ListScreen):
     def show(self, table: DataTable[Any], items: Sequence[MaintenanceWindow]) -> str:
         self.windows = list(items)
         now = self.nls_app.clock()
+        rows = list(self.nls_app.known_rows())
         active = 0
         for w in items:
             on_now = w.occurrence_at(now) is not None
             active += on_now
+            zone = w.timezone or scope_zone(w.scope_kind, w.scope_id, rows) or "UTC"
             table.add_row(
                 str(w.id),
                 "ACTIVE" if on_now else "",
                 f"{w.scope_kind} {w.scope_id}",
-                describe_when(w),
+                describe_when(w, zone),
                 w.reason,
-                _short(w.announced_at),
+                f"{_short(w.announced_at, zone)} {zone}",
                 w.created_by,
                 key=str(w.id),
             )
-        return f"{len(items)} windows, {active} active now · a adds · d removes"
+        return f"{plural(len(items), 'window')}, {active} active now · a adds · d removes"
 
     def action_add_window(self) -> None:
-        server = self.nls_app.cursor_server_id()
-        self.app.push_screen(MaintenanceForm(scope_id=server or ""), self._form_done)
+        server = self.nls_app.cursor_server_id() or ""
+        zone = scope_zone("server", server, self.nls_app.known_rows()) if server else None
+        self.app.push_screen(MaintenanceForm(scope_id=server, zone=zone or ""), self._form_done)
 
     def _form_done(self, window: MaintenanceWindow | None) -> None:
         if window is not None:

@@ -280,13 +280,12 @@ async def test_sigkill_mid_cycle_then_restart_resumes_counts_without_duplicates(
 
     second = await s.daemon()  # the lock died with the process; the stale socket is replaced
     await second.cycles(1)  # strike 3, counted from the store
-    mails = await s.smtp.inbox.wait_for(1)
+    await s.smtp.inbox.wait_for(1)
     await second.cycles(2)
     subjects = [m.message["Subject"] for m in s.smtp.inbox.messages]
     assert len(subjects) == len(set(subjects)), subjects
     about_0001 = [m for m in s.smtp.inbox.messages if "crest-0001" in m.raw.decode().lower()]
     assert len(about_0001) == 1, subjects
-    assert mails
     second.send(signal.SIGTERM)
     assert await second.wait() == 0
 
@@ -305,14 +304,18 @@ async def test_sigkill_mid_cycle_then_restart_resumes_counts_without_duplicates(
         str(s.config),
         "sql",
         "SELECT a.failures, (SELECT count(*) FROM samples x WHERE x.server = a.server AND "
-        "x.check_name = a.check_name AND x.subject = a.subject AND x.state = 'fail') AS stored "
+        "x.check_name = a.check_name AND x.subject = a.subject AND x.state = 'fail') AS stored, "
+        "a.alerted_at = (SELECT ts FROM samples x WHERE x.server = a.server AND "
+        "x.check_name = a.check_name AND x.subject = a.subject AND x.state = 'fail' "
+        "ORDER BY ts LIMIT 1 OFFSET 2) AS at_third "
         "FROM alert_state a WHERE a.server = 'crest-0001' AND a.status = 'alerting'",
         "--format",
         "csv",
     )
     assert code == 0, err
-    failures, stored = out.splitlines()[1].split(",")
+    failures, stored, at_third = out.splitlines()[1].split(",")
     assert int(failures) == int(stored) >= 5  # every stored failure counted, across the crash
+    assert at_third.lower() == "true", "the installer was alerted at the third failure, not later"
 
 
 async def test_a_database_held_by_another_process_refuses_the_daemon(site: Any) -> None:

@@ -111,13 +111,13 @@ class MailScreen(NlsScreen):
     DEFAULT_CSS = """
     MailScreen #mail-meta { height: auto; padding: 0 1; background: $panel; }
     MailScreen VerticalScroll { height: 1fr; padding: 0 1; }
-    MailScreen #mail-body { width: auto; }
     """
 
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
         self.mail: MailMessage | None = None
+        self.meta: list[Content] = []
         self.html = False
 
     def compose(self) -> ComposeResult:
@@ -150,7 +150,7 @@ class MailScreen(NlsScreen):
         ]
         if row.last_error:
             lines.append(Content.assemble(("Error    ", "$text-muted"), row.last_error))
-        self.query_one("#mail-meta", Static).update(Content("\n").join(lines))
+        self.meta = lines
         self._show_body()
 
     def _show_body(self) -> None:
@@ -160,9 +160,9 @@ class MailScreen(NlsScreen):
             body = html_to_text(self.mail.body_html) if self.mail.body_html else "(no HTML body)"
         else:
             body = self.mail.body_text.strip("\n") or "(no text body)"
-        label = "HTML body, rendered as text" if self.html else "Text body"
-        self.query_one(NlsHeader).title = f"{self.TITLE}: {label} (h switches)"
-        self.query_one(NlsHeader).refresh()
+        label = "the HTML body, rendered as text" if self.html else "the text body"
+        shown = Content.assemble(("Showing  ", "$text-muted"), f"{label} (h switches)")
+        self.query_one("#mail-meta", Static).update(Content("\n").join([*self.meta, shown]))
         self.query_one("#mail-body", Static).update(body)
 
     def action_toggle_format(self) -> None:

@@ -158,6 +158,8 @@ class MemorySource:
         now = row.last_check or self._clock()
         failing = {(f.check, f.subject): f for f in row.failing}
         reachable = row.cameras_online is not None
+        down = failing.get(("server_online", ""))
+        down_since = now - timedelta(minutes=15 * ((down.consecutive if down else 1) - 1))
         cameras = []
         latest = []
         for n, (camera_id, name) in enumerate(camera_ids(server_id, row.cameras_total or 0)):
@@ -166,7 +168,8 @@ class MemorySource:
                 state, detail = "fail", fail.detail
                 since = now - timedelta(minutes=15 * (fail.consecutive - 1))
             elif not reachable:
-                state, detail, since = "unknown", f"{name}: not checked (server down)", now
+                state, detail = "unknown", f"{name}: not checked (server down)"
+                since = down_since
             else:
                 state, detail = "ok", f"{name}: online, recording"
                 since = now - timedelta(days=6, minutes=15 * n)
@@ -247,17 +250,21 @@ class MemorySource:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         """One point per 15-minute cycle, as stored: a daily rhythm around the row's current
-        value (CPU in %, disk in bytes per second), and nothing where the server was down."""
+        value (CPU in %, disk in bytes per second). A server that stopped answering has no
+        points since its first failed check; one never probed has none at all."""
         row = self._rows[server_id]
-        end = row.last_check or self._clock()
-        current = row.cpu_pct if check == "cpu" else row.disk_write_bps
-        if current is None:
+        if row.last_check is None:
             return []
-        seed = sum(map(ord, server_id + check)) % 24
+        current = row.cpu_pct if check == "cpu" else row.disk_write_bps
+        seed = sum(map(ord, server_id + check))
+        if current is None:
+            current = 30.0 + seed % 20 if check == "cpu" else 2e6 + (seed % 20) * 1e5
+        down = next((f for f in row.failing if f.check == "server_online"), None)
+        end = row.last_check - (down.consecutive * CYCLE if down is not None else timedelta())
         points = []
-        ts = end - ((end - since) // CYCLE) * CYCLE
+        ts = row.last_check - ((row.last_check - since) // CYCLE) * CYCLE
         while ts <= end:
-            hour = (ts.hour + ts.minute / 60 + seed) % 24
+            hour = (ts.hour + ts.minute / 60 + seed % 24) % 24
             day = 0.75 + 0.25 * math.sin(2 * math.pi * hour / 24)
             week = 0.9 + 0.1 * math.cos(2 * math.pi * ts.weekday() / 7)
             points.append((ts, round(current * day * week, 2)))
@@ -322,7 +329,8 @@ class MemorySource:
         return self._installer is None or mail.row.installer == self._installer
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
-        return [m.row for m in self._mails if self._mail_visible(m)][:limit]
+        mails = [m.row for m in self._mails if self._mail_visible(m)]
+        return sorted(mails, key=lambda m: (-m.created.timestamp(), m.key))[:limit]
 
     async def mail(self, key: str) -> MailMessage:
         for mail in self._mails:

@@ -77,7 +77,7 @@ COMMANDS: tuple[Command, ...] = (
         "f",
         "cycle_status",
         "Status",
-        "Cycle the status filter: all, failing (pending, problem or down), quiet, maintenance",
+        "Cycle status filter: all, failing, quiet, maintenance",
         "fleet",
     ),
     Command(
@@ -85,7 +85,7 @@ COMMANDS: tuple[Command, ...] = (
         "p",
         "status_filter('problems')",
         "Failing",
-        "Status filter: failing servers only (pending, problem or down)",
+        "Only failing servers: pending, problem or down",
         "fleet",
         False,
     ),
@@ -143,7 +143,7 @@ COMMANDS: tuple[Command, ...] = (
         "ctrl+n",
         "clear_editor",
         "New",
-        "Clear the editor for a new query (the old one stays in the history)",
+        "Clear the editor for a new query",
         "sql",
     ),
     Command(

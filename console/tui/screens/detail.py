@@ -20,6 +20,7 @@ from console.tui.bindings import Context, bindings_for
 from console.tui.gridmodel import (
     AVAILABILITY_DAYS,
     MISSING,
+    SHORT_CHECK,
     STATUS_LABEL,
     availability_text,
     format_age,
@@ -28,7 +29,7 @@ from console.tui.gridmodel import (
 )
 from console.tui.header import NlsHeader
 from console.tui.plot import Points, TimeAxis, TimePlot
-from console.tui.screens.base import NlsScreen, add_columns, column
+from console.tui.screens.base import NlsScreen, column, fill_table
 
 PERIODS: tuple[tuple[str, timedelta], ...] = (
     ("24 h", timedelta(days=1)),
@@ -53,13 +54,15 @@ def _checks(n: int) -> str:
 
 
 def _value(check: str, value: float | None) -> str:
+    """A measurement with its unit; the other checks' values are flags (1/0) or counts that
+    mean nothing to a reader beside their state and detail."""
     if value is None:
         return ""
     if check == "disk_activity":
         return format_rate(value)
     if check == "cpu":
         return f"{value:.0f}%"
-    return f"{value:g}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,8 @@ class DetailScreen(NlsScreen):
     DetailScreen .section { text-style: bold; color: $text-accent; margin-top: 1; }
     DetailScreen #facts, DetailScreen #availability { height: auto; }
     DetailScreen .plot-row { height: 1; }
-    DetailScreen .plot-label { width: 30; color: $text-muted; }
+    DetailScreen .plot-label { width: 12; }
+    DetailScreen .plot-stats { width: 1fr; color: $text-muted; }
     DetailScreen TimePlot, DetailScreen TimeAxis { width: 1fr; }
     DetailScreen DataTable { height: auto; max-height: 14; }
     """
@@ -125,12 +129,13 @@ class DetailScreen(NlsScreen):
             )
             yield Static("", id="availability")
             yield Label("History", classes="section", id="history-title")
-            with Horizontal(classes="plot-row"):
-                yield Static("CPU", id="cpu-label", classes="plot-label")
-                yield TimePlot(id="cpu")
-            with Horizontal(classes="plot-row"):
-                yield Static("Disk write", id="disk-label", classes="plot-label")
-                yield TimePlot(id="disk")
+            for key, name in (("cpu", "CPU"), ("disk", "Disk write")):
+                with Horizontal(classes="plot-row"):
+                    yield Static(name, classes="plot-label")
+                    yield Static("", id=f"{key}-stats", classes="plot-stats")
+                with Horizontal(classes="plot-row"):
+                    yield Static("", classes="plot-label")
+                    yield TimePlot(id=key)
             with Horizontal(classes="plot-row"):
                 yield Static("", classes="plot-label")
                 yield TimeAxis(id="axis")
@@ -141,11 +146,6 @@ class DetailScreen(NlsScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        add_columns(self.query_one("#cameras", DataTable), ("Camera", STATE, "Since", "Detail"))
-        add_columns(
-            self.query_one("#latest", DataTable),
-            ("Time", "Check", "Subject", STATE, "Value", "Detail"),
-        )
         self.load_detail()
         self.load_history()
 
@@ -183,23 +183,24 @@ class DetailScreen(NlsScreen):
                 f"  ({row.server_id})  ",
                 (status, _status_style(row.status)),
             ),
-            Content(f"customer   {row.customer_name} ({row.customer_id})"),
-            Content(f"installer  {row.installer_name} ({row.installer_id})"),
+            Content(f"{'customer':<12} {row.customer_name} ({row.customer_id})"),
+            Content(f"{'installer':<12} {row.installer_name} ({row.installer_id})"),
             Content(
-                f"last check {_when(row.last_check)} ({format_age(row.last_check, now)} ago)"
+                f"{'last check':<12} {_when(row.last_check)} "
+                f"({format_age(row.last_check, now)} ago)"
                 + (f"   quiet until {_when(row.quiet_until)}" if row.quiet_until else "")
             ),
         ]
         lines += [
-            Content(f"{key:<10} {value}")
+            Content(f"{key.replace('_', ' '):<12} {value}")
             for key, value in detail.facts.items()
             if value not in (None, "") and key not in SHOWN_ABOVE
         ]
         if row.note:
-            lines.append(Content(f"{'note':<10} {row.note}"))
+            lines.append(Content(f"{'note':<12} {row.note}"))
         if row.failing:
             lines.append(
-                Content.assemble(("failing    ", ""), (format_failing(row), "$text-error"))
+                Content.assemble((f"{'failing':<12} ", ""), (format_failing(row), "$text-error"))
             )
             for f in row.failing:
                 label = names.get(f.subject, f.subject)
@@ -209,41 +210,56 @@ class DetailScreen(NlsScreen):
                     if f.alerted_at is not None
                     else "installer not alerted (yet)"
                 )
+                lines.append(Content(f"  {f.check:<13} {what}"))
                 lines.append(
                     Content.assemble(
-                        f"  {f.check}: {what} · {_checks(f.consecutive)} · ",
+                        f"  {'':<13} {_checks(f.consecutive)} · ",
                         (told, "$text-success" if f.alerted_at else "$text-muted"),
                     )
                 )
         self.query_one("#facts", Static).update(Content("\n").join(lines))
         self._show_availability(detail)
-        cameras = self.query_one("#cameras", DataTable)
-        cameras.clear()
         counts = {"ok": 0, "fail": 0, "unknown": 0}
         for cam in detail.cameras:
             counts[cam.state] = counts.get(cam.state, 0) + 1
-            cameras.add_row(
-                cam.name,
-                Content.styled(cam.state.upper(), STATE_STYLE.get(cam.state, "")),
-                _when(cam.since),
-                cam.detail,
-                key=cam.camera_id,
-            )
+        fill_table(
+            self.query_one("#cameras", DataTable),
+            ("Camera", STATE, "Since", "Detail"),
+            (
+                (
+                    cam.camera_id,
+                    (
+                        cam.name,
+                        Content.styled(cam.state.upper(), STATE_STYLE.get(cam.state, "")),
+                        _when(cam.since),
+                        cam.detail,
+                    ),
+                )
+                for cam in detail.cameras
+            ),
+        )
         title = f"Cameras: {counts['ok']}/{len(detail.cameras)} online"
         if counts["unknown"]:
             title += f", {counts['unknown']} not checked"
         self.query_one("#cameras-title", Label).update(title)
-        latest = self.query_one("#latest", DataTable)
-        latest.clear()
-        for sample in detail.latest:
-            latest.add_row(
-                sample.ts.strftime("%H:%M:%S"),
-                sample.check,
-                names.get(sample.subject, sample.subject),
-                Content.styled(sample.state.upper(), STATE_STYLE.get(sample.state, "")),
-                _value(sample.check, sample.value),
-                sample.detail,
-            )
+        fill_table(
+            self.query_one("#latest", DataTable),
+            ("Time", "Check", "Subject", STATE, "Value", "Detail"),
+            (
+                (
+                    None,
+                    (
+                        sample.ts.strftime("%H:%M:%S"),
+                        SHORT_CHECK.get(sample.check, sample.check),
+                        names.get(sample.subject, sample.subject),
+                        Content.styled(sample.state.upper(), STATE_STYLE.get(sample.state, "")),
+                        _value(sample.check, sample.value),
+                        sample.detail,
+                    ),
+                )
+                for sample in detail.latest
+            ),
+        )
 
     def _show_availability(self, detail: ServerDetail) -> None:
         """Per check; none at all while the figures rest on less than a day of data."""
@@ -270,12 +286,11 @@ class DetailScreen(NlsScreen):
             ("cpu", message.cpu, lambda v: f"{v:.0f}%", 100.0),
             ("disk", message.disk, format_rate, 0.0),
         ):
-            name = "CPU" if key == "cpu" else "Disk write"
             if data.mean is None:
-                text = f"{name}: no data"
+                text = "no data"
             else:
-                text = f"{name} {fmt(data.low)}..{fmt(data.high)}, mean {fmt(data.mean)}"
-            self.query_one(f"#{key}-label", Static).update(text)
+                text = f"{fmt(data.low)} to {fmt(data.high)}, mean {fmt(data.mean)}"
+            self.query_one(f"#{key}-stats", Static).update(text)
             self.query_one(f"#{key}", TimePlot).show(data.points, message.since, message.until, top)
         self.query_one("#axis", TimeAxis).span = (message.since, message.until)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import on, work
@@ -18,7 +18,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from console.fleetview import ServerRow
 from console.monitor.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
 from console.tui.bindings import Context, bindings_for
-from console.tui.screens.base import ListScreen, NlsModal
+from console.tui.screens.base import ListScreen, NlsModal, Row
 
 DEFAULT_ZONE = "Europe/Brussels"
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -253,25 +253,26 @@ class MaintenanceScreen(ListScreen):
     async def fetch(self) -> list[MaintenanceWindow]:
         return await self.source.maintenance_list()
 
-    def show(self, table: DataTable[Any], items: Sequence[MaintenanceWindow]) -> str:
+    def rows(self, items: Sequence[MaintenanceWindow]) -> Iterable[Row]:
         self.windows = list(items)
         now = self.nls_app.clock()
-        rows = list(self.nls_app.known_rows())
-        active = 0
+        servers = list(self.nls_app.known_rows())
         for w in items:
-            on_now = w.occurrence_at(now) is not None
-            active += on_now
-            zone = w.timezone or scope_zone(w.scope_kind, w.scope_id, rows) or "UTC"
-            table.add_row(
+            zone = w.timezone or scope_zone(w.scope_kind, w.scope_id, servers) or "UTC"
+            cells = (
                 str(w.id),
-                "ACTIVE" if on_now else "",
+                "ACTIVE" if w.occurrence_at(now) is not None else "",
                 f"{w.scope_kind} {w.scope_id}",
                 describe_when(w, zone),
                 w.reason,
                 f"{_short(w.announced_at, zone)} {zone}",
                 w.created_by,
-                key=str(w.id),
             )
+            yield str(w.id), cells
+
+    def summary(self, items: Sequence[MaintenanceWindow]) -> str:
+        now = self.nls_app.clock()
+        active = sum(w.occurrence_at(now) is not None for w in items)
         return f"{plural(len(items), 'window')}, {active} active now · a adds · d removes"
 
     def action_add_window(self) -> None:

@@ -3,9 +3,9 @@ and each mail's text and HTML bodies as the recipient got them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,7 +18,7 @@ from console.fleetview import MailMessage, MailRow
 from console.tui.bindings import Context, bindings_for
 from console.tui.header import NlsHeader
 from console.tui.htmltext import html_to_text
-from console.tui.screens.base import ListScreen, NlsScreen, column
+from console.tui.screens.base import ListScreen, NlsScreen, Row, column
 
 MAIL_STYLE = {
     "sent": "$text-success",
@@ -64,12 +64,23 @@ class OutboxScreen(ListScreen):
     SUMMARY_ID = "mail-summary"
     TABLE_ID = "mails"
 
+    RELOAD_S: ClassVar[float] = 5.0
+    """While shown, the list reloads this often: mails are queued by a cycle and sent by the
+    outbox moments later, and a list frozen at "pending" would say the opposite of the truth."""
+
+    def on_mount(self) -> None:
+        self.set_interval(self.RELOAD_S, self._reload_if_shown)
+
+    def _reload_if_shown(self) -> None:
+        if self.is_current:
+            self.load()
+
     async def fetch(self) -> list[MailRow]:
         return await self.source.outbox(200)
 
-    def show(self, table: DataTable[Any], items: Sequence[MailRow]) -> str:
+    def rows(self, items: Sequence[MailRow]) -> Iterable[Row]:
         for mail in items:
-            table.add_row(
+            cells = (
                 _when(mail.created),
                 Content.styled(mail.status, MAIL_STYLE.get(mail.status, "")),
                 str(mail.attempts),
@@ -78,8 +89,10 @@ class OutboxScreen(ListScreen):
                 mail.last_error or "",
                 ", ".join(mail.recipients),
                 mail.kind,
-                key=mail.key,
             )
+            yield mail.key, cells
+
+    def summary(self, items: Sequence[MailRow]) -> str:
         info = self.nls_app.source_info
         return mail_summary(items, info.mail_enabled if info is not None else True)
 

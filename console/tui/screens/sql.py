@@ -176,6 +176,8 @@ class SqlScreen(NlsScreen):
         self.table: Any = None
         self.last_query = ""
         self.result_summary = ""
+        self.runs = 0
+        """Queries answered (result or error) so far: what a test waits on after a run."""
 
     def compose(self) -> ComposeResult:
         yield NlsHeader(self.TITLE)
@@ -242,6 +244,7 @@ class SqlScreen(NlsScreen):
             DataTable(backend=ArrowBackend(message.table), id="result-table", max_rows=None)
         )
         self.call_after_refresh(self._hint_hidden_columns)
+        self.runs += 1
 
     def _hint_hidden_columns(self) -> None:
         """Say when the result is wider than the screen: columns off to the right are otherwise
@@ -270,6 +273,7 @@ class SqlScreen(NlsScreen):
         error = message.error
         text = str(error).strip() or type(error).__name__
         self._status(f"{type(error).__name__}: {text}", error=True)
+        self.runs += 1
 
     def _status(self, text: str, *, error: bool) -> None:
         status = self.query_one("#sql-status", Static)

@@ -81,7 +81,11 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
         yield Sim(config, port)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:  # a hung simulator must not outlive the test
+            proc.kill()
+            proc.wait()
 
 
 def test_check_prints_a_sample_for_every_server_and_camera(sim: Sim) -> None:

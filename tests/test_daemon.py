@@ -118,8 +118,13 @@ async def nls(*args: str) -> tuple[int, str, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate()
+    try:
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: never leave it running
+            proc.kill()
+            await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
@@ -418,7 +423,13 @@ async def test_nls_attaches_the_console_to_a_running_daemon_else_embeds(site: An
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        out, err = await proc.communicate()
+        try:
+            async with asyncio.timeout(60):
+                out, err = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
         assert proc.returncode == 0, err.decode()
         return out.decode().strip()
 

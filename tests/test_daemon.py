@@ -451,7 +451,7 @@ async def test_the_console_attached_to_a_running_daemon_shows_a_fault_as_it_happ
     """The real console app (driven by Pilot) on a RemoteSource to a real `nls --daemon`: a
     fault set on the simulator reaches the grid through the daemon's probes and update stream."""
     from console.tui.app import NlsApp
-    from tests.test_tui_app import grid_of, loaded, screen_text, until
+    from tests.test_tui_app import grid_of, loaded, screen_text, shows, until
 
     s: Site = await site()
     daemon = await s.daemon()
@@ -471,9 +471,7 @@ async def test_the_console_attached_to_a_running_daemon_shows_a_fault_as_it_happ
                 return row is not None and row.status == "problem"
 
             await until(pilot, shows_the_fault, limit=30)
-            await pilot.pause()
-            text = screen_text(app)
-            assert "3/4" in text and "camera (3)" in text, text  # confirmed at the third check
+            await shows(pilot, "3/4", "cam (3)")  # confirmed at the third check
             assert app.status.counts.cameras_offline == 1
     finally:
         await source.close()

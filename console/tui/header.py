@@ -95,7 +95,7 @@ def _counts_line(title: str, status: ConsoleStatus, now: datetime, compact: bool
             "$text-warning" if c.cameras_offline else "",
         ),
         " │ ",
-        f"{c.servers} servers",
+        f"{c.servers} server{'' if c.servers == 1 else 's'}",
     )
 
 

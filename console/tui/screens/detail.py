@@ -312,7 +312,8 @@ class DetailScreen(NlsScreen):
     async def _check_now(self) -> None:
         self.notify(f"Probing {self.server_id}…", timeout=2)
         stored = await self.source.check_now([self.server_id])
-        self.notify(f"{self.server_id}: {stored} samples stored", timeout=3)
+        noun = "sample" if stored == 1 else "samples"
+        self.notify(f"{self.server_id}: {stored} {noun} stored", timeout=3)
         self.load_detail()
 
 

@@ -199,6 +199,26 @@ def test_a_stray_sigcont_does_not_start_the_terminal_twice(
     assert "threads: textual-input textual-output." in pane()
 
 
+def test_sigterm_ends_the_console_cleanly(
+    terminal: Callable[[str], Terminal], tmp_path: Path
+) -> None:
+    """A service manager's SIGTERM ends the console like ctrl+q: terminal restored, exit 143."""
+    command = demo_command(tmp_path).replace("--servers 30", "--servers 4")
+    term = terminal(command)
+    term.tmux("set-option", "-t", "main", "remain-on-exit", "on")
+    pane = term.pane
+    poll("the grid", lambda: "CREST-0001" in pane(), 60, pane)
+    pid = term.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+
+    def status() -> str:
+        return term.tmux("display-message", "-p", "-t", "main", "#{pane_dead_status}").strip()
+
+    poll("the console's exit", lambda: status() != "", 30, pane)
+    assert status() == "143"
+
+
 GUARDED = textwrap.dedent(
     """
     import signal, threading

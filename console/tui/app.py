@@ -37,9 +37,10 @@ from console.tui.screens.sql import SqlScreen
 
 Clock = Callable[[], datetime]
 EXIT_HANGUP = 129
-HANGUP_DEADLINE_S = 10.0
-"""After a hangup the process ends within this time, cleanly or not (an engine mid-cycle is
-crash-safe: the store commits a cycle at once or not at all)."""
+EXIT_TERM = 143
+STOP_DEADLINE_S = 10.0
+"""After a hangup or SIGTERM the process ends within this time, cleanly or not (an engine
+mid-cycle is crash-safe: the store commits a cycle at once or not at all)."""
 
 
 def default_state_dir() -> Path:
@@ -81,7 +82,7 @@ class NlsApp(App[int]):
         self.source_info: SourceInfo | None = None
         self.batches = 0
         self._watch_hangup = watch_hangup
-        self._previous_hangup: Any = None
+        self._previous_handlers: dict[signal.Signals, Any] = {}
         if installer is not None:
             self._modes.pop("sql", None)
         self.set_reactive(NlsApp.status, ConsoleStatus(mode=source.mode, installer=installer))
@@ -94,9 +95,9 @@ class NlsApp(App[int]):
             self._install_hangup()
 
     def on_unmount(self) -> None:
-        if self._previous_hangup is not None:
+        for signum, previous in self._previous_handlers.items():
             with contextlib.suppress(Exception):
-                signal.signal(signal.SIGHUP, self._previous_hangup)
+                signal.signal(signum, previous)
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's own driver, but on Linux/macOS one that survives a hangup (see driver.py)."""
@@ -108,30 +109,35 @@ class NlsApp(App[int]):
         return found
 
     def _install_hangup(self) -> None:
-        """Exit when the SSH connection (the terminal) goes away, within HANGUP_DEADLINE_S.
+        """Exit when the SSH connection (the terminal) goes away, or on SIGTERM, within
+        STOP_DEADLINE_S whatever else happens.
 
-        A plain signal handler, not the event loop's: it must work even if the loop is stuck,
-        and it only sets flags and wakes the loop.
+        Plain signal handlers, not the event loop's: they must work even if the loop is stuck,
+        and they only set flags and wake the loop. A hangup also tells the driver that the
+        terminal is gone; SIGTERM leaves it, so the terminal is restored on the way out.
         """
         from console.tui.driver import HangupGuard
 
         loop = asyncio.get_running_loop()
-        guard = HangupGuard(HANGUP_DEADLINE_S, EXIT_HANGUP)
+        guards = {
+            signal.SIGHUP: HangupGuard(STOP_DEADLINE_S, EXIT_HANGUP),
+            signal.SIGTERM: HangupGuard(STOP_DEADLINE_S, EXIT_TERM),
+        }
 
-        def hangup(signum: int, frame: Any) -> None:
-            guard.trip()
-            hung_up = getattr(self._driver, "hung_up", None)
-            if hung_up is not None:
-                hung_up()
-            loop.call_soon_threadsafe(self._hangup)
+        def stop(signum: int, frame: Any) -> None:
+            guards[signal.Signals(signum)].trip()
+            if signum == signal.SIGHUP:
+                hung_up = getattr(self._driver, "hung_up", None)
+                if hung_up is not None:
+                    hung_up()
+            code = EXIT_HANGUP if signum == signal.SIGHUP else EXIT_TERM
+            loop.call_soon_threadsafe(lambda: self.exit(return_code=code))
 
-        try:
-            self._previous_hangup = signal.signal(signal.SIGHUP, hangup)
-        except (ValueError, OSError, AttributeError):
-            return
-
-    def _hangup(self) -> None:
-        self.exit(EXIT_HANGUP)
+        for signum in guards:
+            try:
+                self._previous_handlers[signum] = signal.signal(signum, stop)
+            except (ValueError, OSError, AttributeError):
+                continue
 
     # -- data flow ------------------------------------------------------------------------
 

@@ -558,6 +558,36 @@ async def test_grid_availability_names_its_period_and_hides_thin_figures(
         assert re.search(r"cpu \(3\) ✉ +99\.60%$", lines["CREST-0002"].rstrip()), "alerted"
 
 
+def test_plots_leave_gaps_blank_and_name_the_period() -> None:
+    from console.tui.plot import axis, buckets, spark
+
+    since = NOW - timedelta(hours=4)
+    points = [(since + timedelta(minutes=15 * i), float(i)) for i in range(8)]  # first 2 h only
+    values = buckets(points, since, NOW, 8)
+    assert values[4:] == [None] * 4, "no data: no bar"
+    line = spark(values, 10.0)
+    assert len(line) == 8 and line.endswith("    ") and line[0] == "▁"
+    assert axis(since, NOW, 40).split() == ["08:00", "10:00", "12:00"]
+    week = axis(NOW - timedelta(days=7), NOW, 60).split()
+    assert week == ["11-15", "12:00", "11-19", "00:00", "11-22", "12:00"]
+
+
+def test_a_mail_html_body_reads_as_text() -> None:
+    from console.mail.notify import NotifySettings, ServerFacts, render
+    from console.monitor.alerting import Alert
+    from console.monitor.sample import Reason
+    from console.tui.htmltext import html_to_text
+
+    facts = ServerFacts("s1", "CREST-1", "c", "Brouwerij <Oost>", "i", "Kaspar", ("a@b.be",), "nl")
+    reason = Reason.of("camera_offline", name="Poort & hof", stream="NoConnection")
+    alert = Alert("s1", "camera", "c1", "Poort & hof", 3, NOW, NOW, 3, 0.0, "", reason=reason)
+    text = html_to_text(render("alert", [alert], facts, NotifySettings()).body_html)
+    assert "Klant         Brouwerij <Oost>" in text
+    assert "Afwijking: Camera offline: Poort & hof" in text
+    assert "Huidige waarde: Poort & hof: camera offline (geen verbinding)" in text
+    assert "<" not in text.replace("<Oost>", "") and "&amp;" not in text
+
+
 # --- live updates --------------------------------------------------------------------
 
 

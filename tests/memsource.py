@@ -16,9 +16,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.directory import ScopeKind
+from console.errors import NotFound
 from console.fleetview import (
     AccessDenied,
     CameraRow,
+    CheckResult,
     Failing,
     FleetSnapshot,
     MailMessage,
@@ -28,9 +31,10 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.monitor.checks import human_rate
 from console.monitor.fleetrows import counts
 from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.sample import Sample
+from console.units import format_rate
 
 _CLOSED = object()
 CYCLE = timedelta(minutes=15)
@@ -68,8 +72,10 @@ class MemorySource:
         mails: Sequence[MailRow | MailMessage] = (),
         windows: Sequence[MaintenanceWindow] = (),
         mail_enabled: bool = True,
+        zones: dict[str, str] | None = None,
     ) -> None:
         self.mode = mode
+        self.zones = zones or {}
         self._installer = installer
         self._clock = clock
         self._windows = list(windows)
@@ -225,7 +231,7 @@ class MemorySource:
             ]
         cpu = failing.get(("cpu", ""))
         disk = failing.get(("disk_activity", ""))
-        rate = human_rate(row.disk_write_bps)
+        rate = format_rate(row.disk_write_bps)
         return [
             SampleRow(
                 now,
@@ -297,9 +303,26 @@ class MemorySource:
         finally:
             con.close()
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
         self.checks_requested.append(tuple(server_ids) if server_ids is not None else None)
-        return len(server_ids or self._rows)
+        rows = tuple(self._rows[s] for s in server_ids or self._rows)
+        now = self._clock()
+        samples = tuple(
+            Sample(now, r.server_id, "server_online", "", "ok" if r.status == "up" else "fail")
+            for r in rows
+        )
+        return CheckResult(samples, rows)
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        """`zones[scope_id]` when given; else, as the engine's directory: a server's and a
+        customer's zone is the customer's (the rows' `timezone`), an installer's Brussels."""
+        attr = {"server": "server_id", "customer": "customer_id", "installer": "installer_id"}
+        rows = [r for r in self._rows.values() if getattr(r, attr[scope_kind]) == scope_id]
+        if not rows:
+            raise NotFound(f"no {scope_kind} {scope_id!r}")
+        if scope_id in self.zones:
+            return self.zones[scope_id]
+        return rows[0].timezone if scope_kind != "installer" else "Europe/Brussels"
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         return [w for w in self._windows if w.removed_at is None]

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from console.config import Overrides, load_config
+from console.config import load_config
+from console.directory import Directory
+from console.errors import NotFound
 from console.fleetview import AccessDenied
 from console.mail.notify import templates
 from console.monitor.engine import utcnow
@@ -193,7 +195,7 @@ async def test_three_strikes_one_grouped_mail_then_recovery(
             failed = [server.cameras[c].name for c in (0, 2, 3)]
             config = service.config
             target = next(s for s in config.servers if s.id == "crest-0004")
-            customer, installer = Overrides(config).owners(target)
+            customer, installer = Directory(config).owners(target)
             words = templates(installer.language)
             names = {
                 "tag": "NLS",
@@ -263,7 +265,7 @@ async def test_maintenance_window_suppresses_mail_and_shows(
         assert [w.id for w in await view.maintenance_list()] == [window.id]
         await view.maintenance_remove(window.id)
         assert await view.maintenance_list() == []
-        with pytest.raises(ValueError, match="no server 'ghost'"):
+        with pytest.raises(NotFound, match="no server 'ghost'"):
             await view.maintenance_add(
                 MaintenanceWindow(
                     id=0,

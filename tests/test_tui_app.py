@@ -23,8 +23,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
+from console.errors import NotFound
 from console.fleetview import Failing, MailMessage, MailRow, ServerRow
 from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.windowtext import read_window
 from console.tui.app import NlsApp
 from console.tui.grid import FleetGrid
 from console.tui.screens.detail import DetailScreen
@@ -32,7 +34,7 @@ from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.maintenance import (
     MaintenanceForm,
     MaintenanceScreen,
-    window_from_form,
+    form_text,
 )
 from console.tui.screens.outbox import MailScreen, OutboxScreen
 from console.tui.screens.picker import PickerScreen
@@ -719,9 +721,12 @@ def test_the_example_query_names_every_table_of_the_store(tmp_path: Path) -> Non
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).to_pylist()
         }
+        # every table named can be read by client SQL, inside the sandbox (read-only, no files)
+        for table in store_tables():
+            store.query(f"SELECT count(*) FROM {table}")
     comment = " ".join(line for line in default_query().splitlines() if line.startswith("--"))
     tables.discard("schema_version")  # the store's own bookkeeping, not for queries
-    assert tables <= set(store_tables())
+    assert tables == set(store_tables())
     for table in tables:
         assert f" {table}," in comment + "," or f" {table}\n" in comment, table
     assert {"alert_state", "findings"} <= tables
@@ -753,7 +758,9 @@ async def test_maintenance_add_and_remove_in_the_scopes_zone(tmp_path: Path) -> 
         form = app.screen
         assert isinstance(form, MaintenanceForm)
         assert form.query_one("#scope_id", Input).value == "crest-0008"
-        assert form.query_one("#timezone", Input).value == "Europe/Luxembourg"
+        zone = form.query_one("#timezone", Input)
+        # empty: the window takes the scope's zone when saved; the form names it meanwhile
+        assert zone.value == "" and "Europe/Luxembourg" in str(zone.placeholder)
         form.query_one("#cron", Input).value = "0 2 * * sun"
         form.query_one("#duration", Input).value = "90"
         await pilot.press("ctrl+s")
@@ -784,20 +791,27 @@ async def test_maintenance_add_and_remove_in_the_scopes_zone(tmp_path: Path) -> 
         await until(pilot, lambda: source.row("crest-0003").status != "maintenance")
 
 
-def test_window_from_form_one_off_in_local_time() -> None:
-    window = window_from_form(
+async def test_the_form_reads_local_times_in_the_scopes_zone() -> None:
+    """The form and `nls maintenance add` share `read_window`: no offset means the scope's zone
+    (here an installer in London), not the machine's or Brussels'."""
+    source = make_source(5)
+    installer = (await source.snapshot()).rows[0].installer_id
+    source.zones[installer] = "Europe/London"
+    text = form_text(
         {
-            "scope_id": "secutec",
-            "starts": "2026-11-23 22:00",
-            "ends": "2026-11-24 02:00",
+            "scope_id": installer,
+            "start": "2026-07-23 22:00",
+            "end": "2026-07-24 02:00",
             "reason": "network works",
         },
         scope_kind="installer",
-        now=NOW,
     )
-    assert window.starts == datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
-    assert window.ends == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
-    assert window.timezone is None and window.cron is None
+    window = await read_window(source, text, now=NOW, user="ops")
+    assert window.starts == datetime(2026, 7, 23, 21, 0, tzinfo=UTC)
+    assert window.ends == datetime(2026, 7, 24, 1, 0, tzinfo=UTC)
+    assert window.timezone is None and window.cron is None and window.created_by == "ops"
+    with pytest.raises(NotFound, match="no server 'ghost'"):
+        await read_window(source, form_text({"scope_id": "ghost"}, scope_kind="server"), now=NOW)
 
 
 async def test_mail_list_shows_every_status_in_full_and_opens_a_mail(tmp_path: Path) -> None:

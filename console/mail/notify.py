@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.monitor.alerting import Alert, Event, Recovery, StillFailing
 from console.monitor.sample import Reason
+from console.units import format_rate
 
 Kind = Literal["alert", "recovery"]
 LANGUAGES = ("en", "fr", "nl")
@@ -203,7 +204,7 @@ CODE_TABLES = {"error": "errors", "hint": "hints", "why": "why", "stream": "stre
 def _number(lang: Mapping, value: float, name: str) -> str:
     point = lang["units"]["decimal"]
     if name == "rate":
-        text = _bytes_per_second(value)
+        text = format_rate(value)
     elif name == "pct":
         text = f"{value:.1f}"
     elif name == "threshold":
@@ -286,14 +287,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_TIMEZONE)
-
-
-def _bytes_per_second(value: float) -> str:
-    for unit in ("B/s", "kB/s", "MB/s", "GB/s"):
-        if abs(value) < 1000 or unit == "GB/s":
-            return f"{value:.0f} {unit}" if unit == "B/s" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB/s"
 
 
 def _identity(value: str) -> str:

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from console.monitor.sample import Reason, Sample
+from console.monitor.sample import Reason, Sample, SampleState
+from console.units import format_rate
 from probes.eocortex import EocortexResult
+
+if TYPE_CHECKING:
+    from probes.rdp import RdpResult
+    from probes.ssh import HostResult
 
 SERVER_ONLINE = "server_online"
 CAMERA = "camera"
@@ -39,8 +44,8 @@ class ServerProbe:
     server: str
     ts: datetime
     eocortex: EocortexResult
-    host: Any = None
-    rdp: Any = None
+    host: HostResult | None = None
+    rdp: RdpResult | None = None
 
 
 def evaluate(
@@ -57,7 +62,7 @@ def evaluate(
 def _sample(
     probe: ServerProbe,
     check: str,
-    state: str,
+    state: SampleState,
     detail: str,
     *,
     subject: str = "",
@@ -139,9 +144,11 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
                 label=name,
                 reason=Reason.of("camera_not_checked", name=name, why=why),
             )
-            for camera, name in known
+            # by name: the same order whether this process saw the cameras or read them back
+            for camera, name in sorted(known, key=lambda c: (c[1], c[0]))
         ]
     samples = []
+    state: SampleState
     for cam in eoc.cameras:
         if not cam.online:
             state, detail = "fail", f"{cam.name}: camera offline ({cam.stream_state})"
@@ -254,7 +261,7 @@ def _host(probe: ServerProbe, limits: Limits) -> list[Sample]:
             probe,
             DISK,
             "fail",
-            f"no disk activity: {human_rate(rate)} written {cause}; recording has stopped",
+            f"no disk activity: {format_rate(rate)} written {cause}; recording has stopped",
             value=rate,
             reason=Reason.of(code, rate=rate),
         )
@@ -263,15 +270,8 @@ def _host(probe: ServerProbe, limits: Limits) -> list[Sample]:
             probe,
             DISK,
             "ok",
-            f"disk writing {human_rate(rate)} {window}",
+            f"disk writing {format_rate(rate)} {window}",
             value=rate,
             reason=Reason.of("disk_writing", rate=rate, seconds=seconds),
         )
     return [cpu_sample, disk_sample]
-
-
-def human_rate(bps: float) -> str:
-    for unit, size in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
-        if bps >= size:
-            return f"{bps / size:.1f} {unit}"
-    return f"{bps:.0f} B/s"

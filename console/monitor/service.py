@@ -11,21 +11,26 @@ period stays exact (no jitter drift) and the load is spread evenly over the inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
+from console.clock import Clock, utcnow
 from console.config import Config
+from console.directory import Directory, ScopeKind
+from console.errors import AccessDenied, BadRequest, MaintenanceError, NotFound, StoreError
 from console.fleetview import (
-    AccessDenied,
     CameraRow,
+    CheckResult,
     FleetSnapshot,
     MailMessage,
     MailRow,
@@ -34,13 +39,19 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.monitor.engine import Batch, Clock, Engine, utcnow
+from console.identity import Caller, this_process
+from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
-from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
+from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store
-from console.store.worker import StoreWorker
+from console.store.database import Store, api_url
+from console.store.sandbox import QueryLimits
+from console.store.worker import ClientRun, StoreWorker
 
+if TYPE_CHECKING:
+    from console.mail.outbox import OutboxWorker
+
+T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
@@ -53,17 +64,34 @@ def phase(server_id: str, slots: int) -> int:
 
 
 class FleetService:
-    def __init__(self, config: Config, *, clock: Clock = utcnow, schedule: bool = True) -> None:
+    """`schedule`: probe on the interval; `deliver`: send the outbox's mails. A one-shot command
+    runs with neither: its cycle stores samples, alert states and mails exactly as the daemon's
+    would, and the mails wait in the outbox for the next process that delivers."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utcnow,
+        schedule: bool = True,
+        deliver: bool = True,
+    ) -> None:
         self.config = config
+        self.directory = Directory(config)
         self.clock = clock
         self.schedule = schedule
-        self.store = StoreWorker(config.database_path)
+        self.deliver = deliver
+        self.store = StoreWorker(
+            config.database_path,
+            limits=QueryLimits.from_settings(config.sql),
+            concurrent=config.sql.concurrent,
+        )
         self.engine = Engine(config, self.store, clock=clock)
-        self.alerts = AlertPipeline(config)
+        self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
         self._builder = RowBuilder(
-            config,
+            self.directory,
             lambda s: self.alerts.policy(s).quiet_until,
             self.alerts.maintenance,
             self.alerts.confirmed,
@@ -77,13 +105,17 @@ class FleetService:
         self._buckets: dict[int, list[str]] = {}
         for server in config.servers:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
-        self._outbox: Any = None
+        self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._failures = 0
+        self._failure: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.schedule:
+            self.engine.targets  # noqa: B018 - read every secret now: a missing one fails at start
         await self.store.open()
         await self.engine.start()
         states = await self.store.call(Store.alert_states)
@@ -91,7 +123,7 @@ class FleetService:
         self.alerts.load(states, windows)
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
-        if self.config.smtp is not None:
+        if self.config.smtp is not None and self.deliver:
             await self._start_outbox()
         if self.schedule:
             self._start_scheduler()
@@ -134,7 +166,7 @@ class FleetService:
         self._batch_waiters.append(future)
         return await future
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: BatchListener) -> None:
         """Call `listener(batch)` (sync or async) after every stored batch, e.g. to log it."""
         self.engine.listeners.append(listener)
 
@@ -192,8 +224,31 @@ class FleetService:
         database shows real states at once rather than after up to one interval)."""
         try:
             await self.run_cycle(servers)
-        except Exception:
-            log.exception("cycle for %d servers failed", len(servers))
+        except Exception as exc:
+            self._cycle_failed(exc, len(servers))
+        else:
+            if self._failures:
+                _event(logging.WARNING, "cycle_recovered", failed_batches=self._failures)
+                self._failures, self._failure = 0, None
+
+    def _cycle_failed(self, exc: Exception, servers: int) -> None:
+        """Log why batches fail once per cause, not once per batch: on a full disk the first
+        line says "No space left on device" and the next ones would only bury it. The store
+        rolled the batch back; the next slot tries again, and a success logs the recovery."""
+        import duckdb
+
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        self._failures += 1
+        if cause == self._failure:
+            _event(logging.DEBUG, "cycle_failed_again", servers=servers, failed=self._failures)
+            return
+        self._failure = cause
+        known = isinstance(exc, duckdb.Error | OSError | StoreError)
+        log.error(
+            "cycle_failed",
+            exc_info=None if known else exc,
+            extra={"event": "cycle_failed", "servers": servers, "error": cause},
+        )
 
     def _schedule_retries(self) -> None:
         retry = self.config.monitor.retry_interval
@@ -202,7 +257,7 @@ class FleetService:
         when = self.clock() + timedelta(seconds=retry)
         for server in sorted(self.alerts.pending_servers()):
             self._scheduler.add_job(
-                self.run_cycle,
+                self._run_slot,
                 DateTrigger(run_date=when),
                 args=[[server]],
                 id=f"retry-{server}",
@@ -244,7 +299,7 @@ class FleetService:
         assert self.config.smtp is not None
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
-        async def on_store_thread(fn: Any) -> Any:
+        async def on_store_thread(fn: Callable[[], T]) -> T:
             return await self.store.call(lambda _store: fn())
 
         self._outbox = OutboxWorker(
@@ -254,10 +309,18 @@ class FleetService:
 
     # -- views ------------------------------------------------------------------------------
 
-    def view(self, installer: str | None = None) -> FleetView:
-        if installer is not None and installer not in {i.id for i in self.config.installers}:
-            raise KeyError(f"no installer {installer!r}")
-        return FleetView(self, installer)
+    def view(self, scope: Caller | str | None = None) -> FleetView:
+        """A FleetSource acting for `scope`: a Caller (the daemon's peer, or this process's own
+        role from `console.sources.open_source`), or an installer id (or None) for this
+        process's own user as ops, e.g. the demo or a test. NotFound for an unknown installer."""
+        if isinstance(scope, Caller):
+            caller = scope
+        else:
+            me = this_process()
+            caller = Caller(me.uid, me.user, "ops").narrow(scope)
+        if caller.installer is not None:
+            self.directory.require("installer", caller.installer)
+        return FleetView(self, caller)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
         queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
@@ -277,6 +340,10 @@ class FleetService:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(tuple(self.rows.values()))
+
+
+def _event(level: int, name: str, **fields: Any) -> None:
+    log.log(level, name, extra={"event": name, **fields})
 
 
 def _close(queue: asyncio.Queue[Any]) -> None:
@@ -302,19 +369,18 @@ def _figures(
 
 
 class FleetView:
-    """A FleetSource over the service, optionally limited to one installer's servers."""
+    """A FleetSource over the service acting for one Caller: ops see everything, a caller
+    scoped to an installer sees only that installer's servers and gets no SQL. The view, not
+    the client, decides what a write means: ids, authors and record times are its own."""
 
-    mode = "embedded"
+    mode: Literal["embedded", "attached"] = "embedded"
 
-    def __init__(self, service: FleetService, installer: str | None) -> None:
+    def __init__(self, service: FleetService, caller: Caller) -> None:
         self.service = service
-        self.installer = installer
-        config = service.config
-        if installer is None:
-            self._servers: frozenset[str] | None = None
-        else:
-            customers = {c.id for c in config.customers if c.installer == installer}
-            self._servers = frozenset(s.id for s in config.servers if s.customer in customers)
+        self.caller = caller
+        self.installer = caller.installer
+        self.directory = service.directory
+        self._servers = self.directory.visible_servers(self.installer)
         self._queues: list[asyncio.Queue[Any]] = []
 
     def _visible(self, server_id: str) -> bool:
@@ -322,7 +388,15 @@ class FleetView:
 
     def _check(self, server_id: str) -> None:
         if server_id not in self.service.rows or not self._visible(server_id):
-            raise KeyError(f"no server {server_id!r}")
+            raise NotFound(f"no server {server_id!r}; see `nls config check`")
+
+    def _require(self, kind: ScopeKind, scope_id: str) -> None:
+        """NotFound for an id that does not exist or lies outside this scope (a scoped console
+        is not told which ids other installers have)."""
+        if self.installer is None:
+            self.directory.require(kind, scope_id)
+        elif not self.directory.in_scope(self.installer, kind, scope_id):
+            raise NotFound(f"no {kind} {scope_id!r}")
 
     async def info(self) -> SourceInfo:
         svc = self.service
@@ -334,6 +408,8 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            user=self.caller.user,
+            role=self.caller.role,
             mail_enabled=svc.config.smtp is not None,
         )
 
@@ -365,8 +441,7 @@ class FleetView:
         self._check(server_id)
         svc = self.service
         now = svc.clock()
-        target = svc.engine.targets[server_id]
-        server = target.config
+        server = self.directory.server(server_id)
         cameras, latest, availability = await svc.store.read(
             _detail, server_id, now - timedelta(days=30), now
         )
@@ -375,7 +450,7 @@ class FleetView:
             "address": server.address,
             "platform": server.platform,
             "delivered": server.delivered.isoformat() if server.delivered else None,
-            "eocortex_api": target.api_url,
+            "eocortex_api": api_url(svc.config, server),
             "customer": f"{row.customer_name} ({row.customer_id})",
             "installer": f"{row.installer_name} ({row.installer_id})",
             "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,
@@ -387,24 +462,50 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
+        if since.tzinfo is None:
+            raise BadRequest(f"since {since.isoformat()} has no time zone; give UTC")
         table = await self.service.store.read(Store.named, "history", [server_id, check, since])
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
-        if self.installer is not None:
-            raise AccessDenied("SQL is not available in an installer-scoped console")
-        return await self.service.store.read(Store.query, query)
+        """The whole result (cut at the [sql] limits), e.g. for the embedded console."""
+        self._sql_allowed()
+        return await self.service.store.client_table(query, who=self.caller.user)
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+    def sql_stream(self, query: str) -> contextlib.AbstractAsyncContextManager[ClientRun]:
+        """The result piece by piece, for the daemon's socket (see StoreWorker.client_query)."""
+        self._sql_allowed()
+        return self.service.store.client_query(query, who=self.caller.user)
+
+    def _sql_allowed(self) -> None:
+        if not self.caller.may_sql:
+            who = (
+                f"installer {self.installer}'s console"
+                if self.caller.role == "ops"
+                else f"{self.caller.user} (staff of installer {self.installer})"
+            )
+            raise AccessDenied(
+                f"SQL is not available to {who}: SQL cannot be limited to one installer's data"
+            )
+
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
+        """Probe now; each server once however often it is named (an empty list: all)."""
         ids = (
-            list(server_ids)
+            list(dict.fromkeys(server_ids))
             if server_ids
-            else [s for s in self.service.engine.targets if self._visible(s)]
+            else [s for s in self.service.rows if self._visible(s)]
         )
         for server in ids:
+            if not isinstance(server, str):
+                raise BadRequest(f"server id {server!r} is not text")
             self._check(server)
         batch = await self.service.run_cycle(ids)
-        return len(batch.samples)
+        rows = tuple(self.service.rows[s] for s in dict.fromkeys(ids))
+        return CheckResult(batch.samples, rows, batch.notifications)
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        self._require(scope_kind, scope_id)
+        return self.directory.zone(scope_kind, scope_id)
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         windows = await self.service.store.call(
@@ -413,32 +514,54 @@ class FleetView:
         return [w for w in windows if self._window_visible(w)]
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a window as this view's caller: the id, the author and the record time are the
+        daemon's; an announcement in the future is refused, one in the past is kept beside the
+        time it was recorded."""
         if not self._window_visible(window):
             raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
-        self._validate_scope(window)
-        stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
+        self._require(window.scope_kind, window.scope_id)
+        now = self.service.clock()
+        if window.announced_at > now + timedelta(minutes=5):
+            raise MaintenanceError(
+                f"announced_at {window.announced_at.isoformat()} is in the future; give when the "
+                "customer was told (default: now)"
+            )
+        window = dataclasses.replace(window, id=0, created_by=self.caller.user, removed_at=None)
+        stored = await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).add(
+                window, author=self.caller.user, recorded_at=now
+            )
+        )
         await self._reload_windows()
         return stored
 
     async def maintenance_remove(self, window_id: int) -> None:
         visible = {w.id for w in await self.maintenance_list()}
         if window_id not in visible:
-            raise KeyError(f"no maintenance window {window_id}")
+            raise NotFound(f"no active maintenance window {window_id}; see `nls maintenance list`")
         now = self.service.clock()
-        await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
+        user = self.caller.user
+        await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).remove(window_id, now, by=user)
+        )
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise BadRequest(f"limit {limit!r} is not a number of mails from 1 to 10000")
         rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]
 
     async def mail(self, key: str) -> MailMessage:
+        """A mail of another installer is NotFound, exactly like a key that does not exist."""
+        if not isinstance(key, str) or not key:
+            raise BadRequest(f"mail key {key!r} is not a key; see the outbox for them")
         rows = await self.service.store.read(Store.named, "outbox_mail", [key, self.installer])
         found = rows.to_pylist()
         if not found:
-            raise KeyError(f"no mail {key!r}")
+            raise NotFound(f"no mail {key!r}; see the outbox for the keys")
         r = found[0]
         text, html = r.pop("body_text"), r.pop("body_html")
         row = MailRow(**{**r, "recipients": tuple(r["recipients"] or ())})
@@ -457,28 +580,7 @@ class FleetView:
             svc._publish(changed)
 
     def _window_visible(self, window: MaintenanceWindow) -> bool:
-        if self.installer is None:
-            return True
-        config = self.service.config
-        if window.scope_kind == "installer":
-            return window.scope_id == self.installer
-        if window.scope_kind == "customer":
-            return any(
-                c.id == window.scope_id and c.installer == self.installer for c in config.customers
-            )
-        return self._visible(window.scope_id)
-
-    def _validate_scope(self, window: MaintenanceWindow) -> None:
-        config = self.service.config
-        known = {
-            "server": {s.id for s in config.servers},
-            "customer": {c.id for c in config.customers},
-            "installer": {i.id for i in config.installers},
-        }[window.scope_kind]
-        if window.scope_id not in known:
-            raise MaintenanceError(
-                f"no {window.scope_kind} {window.scope_id!r} in the configuration"
-            )
+        return self.directory.in_scope(self.installer, window.scope_kind, window.scope_id)
 
 
 def _detail(

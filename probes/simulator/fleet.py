@@ -104,7 +104,7 @@ class SimServer:
     _http_pending: bool = field(default=False, repr=False, compare=False)
     _http_wanted: bool = field(default=False, repr=False, compare=False)
     _extra: list[asyncio.AbstractServer] = field(default_factory=list, repr=False, compare=False)
-    _connections: set[asyncio.BaseTransport] = field(default_factory=set, repr=False, compare=False)
+    _connections: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
 
     @cached_property
     def guid(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.cells import cell_len
 from textual import work
@@ -80,7 +80,7 @@ class NlsScreen(Screen[None]):
 
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     @property
     def source(self) -> FleetSource:
@@ -93,7 +93,7 @@ class NlsScreen(Screen[None]):
 class NlsModal(ModalScreen[Any]):
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.nls_app.worker_changed(event)

@@ -311,7 +311,8 @@ class DetailScreen(NlsScreen):
     @work(exclusive=True, group="check", exit_on_error=False)
     async def _check_now(self) -> None:
         self.notify(f"Probing {self.server_id}…", timeout=2)
-        stored = await self.source.check_now([self.server_id])
+        result = await self.source.check_now([self.server_id])
+        stored = len(result.samples)
         noun = "sample" if stored == 1 else "samples"
         self.notify(f"{self.server_id}: {stored} {noun} stored", timeout=3)
         self.load_detail()

@@ -3,9 +3,8 @@ recurring by cron), and removal. Windows are stored by the source; removal is so
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,68 +14,27 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from console.fleetview import ServerRow
-from console.monitor.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
+from console.errors import NlsError
+from console.monitor.maintenance import SCOPE_KINDS, MaintenanceWindow
+from console.monitor.windowtext import WindowText, read_window
 from console.tui.bindings import Context, bindings_for
 from console.tui.screens.base import ListScreen, NlsModal, Row
 
-DEFAULT_ZONE = "Europe/Brussels"
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("scope_id", "Scope id", "server, customer or installer id"),
-    ("starts", "Starts", "YYYY-MM-DD HH:MM (one-off, local time)"),
-    ("ends", "Ends", "YYYY-MM-DD HH:MM (one-off, local time)"),
+    ("start", "Starts", "YYYY-MM-DD HH:MM (one-off, in the scope's zone)"),
+    ("end", "Ends", "YYYY-MM-DD HH:MM (one-off, in the scope's zone)"),
     ("cron", "Cron", "recurring: min hour dom mon dow, e.g. 0 2 * * sun"),
     ("duration", "Minutes", "recurring: duration in minutes"),
-    ("timezone", "Time zone", DEFAULT_ZONE),
+    ("timezone", "Time zone", "default: the scope's zone"),
     ("reason", "Reason", "why (SLA reports quote it)"),
 )
 
 
-def _local(text: str, zone: ZoneInfo, name: str) -> datetime | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise MaintenanceError(f"{name} {text!r}: write YYYY-MM-DD HH:MM") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
-
-
-def window_from_form(
-    values: Mapping[str, str], *, scope_kind: str, now: datetime, user: str = ""
-) -> MaintenanceWindow:
-    """A validated window from the form's text; MaintenanceError names the field at fault."""
-    zone_name = values.get("timezone", "").strip() or DEFAULT_ZONE
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MaintenanceError(
-            f"time zone {zone_name!r} is unknown; e.g. Europe/Brussels"
-        ) from None
-    cron = values.get("cron", "").strip() or None
-    duration_text = values.get("duration", "").strip()
-    duration: int | None = None
-    if duration_text:
-        try:
-            duration = int(duration_text)
-        except ValueError:
-            raise MaintenanceError(f"minutes {duration_text!r} is not a whole number") from None
-    return MaintenanceWindow(
-        id=0,
-        scope_kind=scope_kind,  # type: ignore[arg-type]
-        scope_id=values.get("scope_id", "").strip(),
-        reason=values.get("reason", "").strip(),
-        announced_at=now,
-        created_by=user,
-        starts=_local(values.get("starts", ""), zone, "starts"),
-        ends=_local(values.get("ends", ""), zone, "ends"),
-        cron=cron,
-        timezone=zone_name if cron else None,
-        duration_min=duration if cron else None,
-    )
+def form_text(values: Mapping[str, str], *, scope_kind: str) -> WindowText:
+    """The form's fields as `read_window` takes them (the same function `nls maintenance add`
+    uses, so a time without an offset is read in the scope's zone in both)."""
+    return WindowText(scope_kind=scope_kind, **{key: values.get(key, "") for key, _, _ in FIELDS})
 
 
 def describe_when(w: MaintenanceWindow, zone: str = "UTC") -> str:
@@ -106,14 +64,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def scope_zone(kind: str, scope_id: str, rows: Iterable[ServerRow]) -> str | None:
-    """The time zone of a window's scope, from the servers it covers (their customers' zone);
-    None when they disagree (an installer with customers in two zones) or none is known."""
-    attr = {"server": "server_id", "customer": "customer_id", "installer": "installer_id"}[kind]
-    zones = {r.timezone for r in rows if getattr(r, attr) == scope_id}
-    return zones.pop() if len(zones) == 1 else None
-
-
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -141,6 +91,8 @@ class MaintenanceForm(NlsModal):
     ]
 
     def __init__(self, *, scope_kind: str = "server", scope_id: str = "", zone: str = "") -> None:
+        """`zone`: the scope's zone as known when the form opens, shown as the default (the
+        zone itself is read again from the scope entered when the window is saved)."""
         super().__init__()
         self.scope_kind = scope_kind
         self.scope_id = scope_id
@@ -161,8 +113,10 @@ class MaintenanceForm(NlsModal):
             for key, label, hint in FIELDS:
                 with Horizontal():
                     yield Label(label, classes="field-label")
+                    if key == "timezone" and self.zone:
+                        hint = f"default: the scope's zone ({self.zone})"
                     yield Input(
-                        {"scope_id": self.scope_id, "timezone": self.zone}.get(key, ""),
+                        self.scope_id if key == "scope_id" else "",
                         placeholder=hint,
                         compact=True,
                         id=key,
@@ -173,21 +127,17 @@ class MaintenanceForm(NlsModal):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#scope_id" if not self.scope_id else "#starts", Input).focus()
+        self.query_one("#scope_id" if not self.scope_id else "#start", Input).focus()
 
     def values(self) -> dict[str, str]:
         return {key: self.query_one(f"#{key}", Input).value for key, _, _ in FIELDS}
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         kind = self.query_one("#scope_kind", Select).value
+        text = form_text(self.values(), scope_kind=str(kind))
         try:
-            window = window_from_form(
-                self.values(),
-                scope_kind=str(kind),
-                now=self.nls_app.clock(),
-                user=_user(),
-            )
-        except MaintenanceError as exc:
+            window = await read_window(self.nls_app.source, text, now=self.nls_app.clock())
+        except NlsError as exc:
             self.query_one("#form-error", Static).update(str(exc))
             return
         self.dismiss(window)
@@ -196,12 +146,12 @@ class MaintenanceForm(NlsModal):
         self.dismiss(None)
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_save()
+    async def _submitted(self) -> None:
+        await self.action_save()
 
     @on(Button.Pressed, "#save")
-    def _save(self) -> None:
-        self.action_save()
+    async def _save(self) -> None:
+        await self.action_save()
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
@@ -231,13 +181,6 @@ class ConfirmScreen(NlsModal):
         self.dismiss(yes)
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
-
-
 class MaintenanceScreen(ListScreen):
     CONTEXT: ClassVar[Context] = "maintenance"
     TITLE = "Maintenance"
@@ -249,16 +192,23 @@ class MaintenanceScreen(ListScreen):
     def __init__(self) -> None:
         super().__init__()
         self.windows: list[MaintenanceWindow] = []
+        self.zones: dict[tuple[str, str], str] = {}
+        """Each listed scope's zone, asked of the source as the windows are fetched."""
 
     async def fetch(self) -> list[MaintenanceWindow]:
-        return await self.source.maintenance_list()
+        windows = await self.source.maintenance_list()
+        for scope in {(w.scope_kind, w.scope_id) for w in windows} - self.zones.keys():
+            try:
+                self.zones[scope] = await self.source.scope_zone(*scope)
+            except NlsError:  # a scope no longer configured: its times read in UTC
+                self.zones[scope] = "UTC"
+        return windows
 
     def rows(self, items: Sequence[MaintenanceWindow]) -> Iterable[Row]:
         self.windows = list(items)
         now = self.nls_app.clock()
-        servers = list(self.nls_app.known_rows())
         for w in items:
-            zone = w.timezone or scope_zone(w.scope_kind, w.scope_id, servers) or "UTC"
+            zone = w.timezone or self.zones.get((w.scope_kind, w.scope_id), "UTC")
             cells = (
                 str(w.id),
                 "ACTIVE" if w.occurrence_at(now) is not None else "",
@@ -277,8 +227,8 @@ class MaintenanceScreen(ListScreen):
 
     def action_add_window(self) -> None:
         server = self.nls_app.cursor_server_id() or ""
-        zone = scope_zone("server", server, self.nls_app.known_rows()) if server else None
-        self.app.push_screen(MaintenanceForm(scope_id=server, zone=zone or ""), self._form_done)
+        zone = next((r.timezone for r in self.nls_app.known_rows() if r.server_id == server), "")
+        self.app.push_screen(MaintenanceForm(scope_id=server, zone=zone), self._form_done)
 
     def _form_done(self, window: MaintenanceWindow | None) -> None:
         if window is not None:
@@ -305,7 +255,7 @@ class MaintenanceScreen(ListScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.remove(window.id)
+                self.end_window(window.id)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -316,7 +266,7 @@ class MaintenanceScreen(ListScreen):
         )
 
     @work(exclusive=True, group="maintenance-edit", exit_on_error=False)
-    async def remove(self, window_id: int) -> None:
+    async def end_window(self, window_id: int) -> None:
         await self.source.maintenance_remove(window_id)
         self.notify(f"Window {window_id} removed")
         self.load()

@@ -165,7 +165,7 @@ async def test_an_embedded_console_takes_its_role_from_this_process(site: Any) -
     """Without a daemon, `nls` decides the role from its own uid the same way: no role, no
     console; installer staff get their own scope whatever they ask for."""
     require_users()
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     add_sections(s.config, ACCESS)
     os.chmod(s.config.parent, 0o755)
     os.chmod(s.config, 0o644)

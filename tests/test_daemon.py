@@ -21,6 +21,7 @@ import pytest
 from console.daemon.remote import RemoteSource
 from console.simconfig import write_sim_config
 from probes.simulator.fleet import Fleet, build_fleet
+from tests.schedule import QUIET, quiet_interval
 from tests.smtp import SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +149,8 @@ class Site:
 
 @pytest.fixture
 async def site() -> AsyncIterator[Callable[..., Any]]:
-    """make(servers=4, interval="1s", server_timeout="3s") -> Site; all stopped at teardown."""
+    """make(servers=4, interval="1s", server_timeout="3s") -> Site; all stopped at teardown.
+    interval="quiet": no scheduled cycle during the test (tests/schedule.py)."""
     made: list[Site] = []
     with tempfile.TemporaryDirectory(prefix="nls-d-", dir="/tmp") as tmp:
 
@@ -159,6 +161,8 @@ async def site() -> AsyncIterator[Callable[..., Any]]:
             await smtp.start()
             config = Path(tmp) / "site.toml"
             extra = f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
+            if interval == QUIET:
+                interval = quiet_interval(fleet.servers)
             write_sim_config(
                 config, fleet, installers=2, customers=2, interval=interval, extra=extra
             )

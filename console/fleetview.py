@@ -26,6 +26,8 @@ class Failing:
     subject: str
     consecutive: int
     detail: str
+    alerted_at: datetime | None = None
+    """When the installer was alerted (the mail queued); None while pending or held back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,13 @@ class ServerRow:
     last_check: datetime | None = None
     failing: tuple[Failing, ...] = ()
     availability_30d: float | None = None
+    availability_known_s: float | None = None
+    """Seconds of known (not `unknown`) time in the 30 days the figure rests on: a figure over
+    minutes of data is not a month's, and views must not present it as one."""
     quiet_until: datetime | None = None
     note: str = ""
+    timezone: str = "UTC"
+    """The IANA zone of the server's customer: its local time, for maintenance and mails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,8 @@ class SourceInfo:
     started: datetime
     user: str = ""
     role: str = ""
+    mail_enabled: bool = True
+    """An SMTP server is configured; without one, alert mails are recorded but never sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,15 @@ class MailRow:
     attempts: int
     last_error: str | None
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    """One outbox entry with both bodies, for reading a mail as its recipient got it."""
+
+    row: MailRow
+    body_text: str
+    body_html: str
 
 
 class FleetSource(Protocol):
@@ -201,5 +219,9 @@ class FleetSource(Protocol):
         ...
 
     async def outbox(self, limit: int = 100) -> list[MailRow]: ...
+
+    async def mail(self, key: str) -> MailMessage:
+        """One outbox entry with its bodies; KeyError for a key outside the scope."""
+        ...
 
     async def close(self) -> None: ...

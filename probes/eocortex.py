@@ -60,6 +60,8 @@ class EocortexResult:
     server_name: str | None = None
     cameras: list[CameraStatus] = field(default_factory=list)
     rights_findings: list[str] = field(default_factory=list)
+    rights: list[tuple[str, str]] = field(default_factory=list)
+    """`rights_findings` as (kind, name): kind is group, live or archive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,15 +538,31 @@ def _join(config: Configex, states: list[ChannelState]) -> list[CameraStatus]:
     return cameras
 
 
-def rights_findings(config: Configex) -> list[str]:
-    """Anything that would let `nls` see video: it must have no rights at all."""
-    found = [f"UserGroup grants {flag}" for flag, on in sorted(config.user_group.items()) if on]
+RightsKind = Literal["group", "live", "archive"]
+
+
+def rights_grants(config: Configex) -> list[tuple[RightsKind, str]]:
+    """Anything that would let `nls` see video, as (kind, name): a UserGroup flag, or a camera
+    that allows live view or archive playback. It must have no rights at all."""
+    found: list[tuple[RightsKind, str]] = [
+        ("group", flag) for flag, on in sorted(config.user_group.items()) if on
+    ]
     for ch in config.channels:
         if ch.allowed_realtime:
-            found.append(f"camera {ch.name!r} allows live view")
+            found.append(("live", ch.name))
         if ch.allowed_archive:
-            found.append(f"camera {ch.name!r} allows archive playback")
+            found.append(("archive", ch.name))
     return found
+
+
+def rights_findings(config: Configex) -> list[str]:
+    """`rights_grants` in words, for logs and ops."""
+    words = {
+        "group": "UserGroup grants {}",
+        "live": "camera {!r} allows live view",
+        "archive": "camera {!r} allows archive playback",
+    }
+    return [words[kind].format(name) for kind, name in rights_grants(config)]
 
 
 def _settle(
@@ -578,6 +596,7 @@ async def _run(session: _Session, result: EocortexResult) -> None:
     if config is not None:
         result.version, result.server_name = config.version, config.server_name
         result.rights_findings = rights_findings(config)
+        result.rights = list(rights_grants(config))
     states = _settle(result, states_body, parse_channel_states, "/command?type=getchannelsstates")
     if config is not None and states is not None:
         result.cameras = _join(config, states)

@@ -184,6 +184,7 @@ class RemoteSource:
     maintenance_add = remote_call(FleetSource.maintenance_add)
     maintenance_remove = remote_call(FleetSource.maintenance_remove)
     outbox = remote_call(FleetSource.outbox)
+    mail = remote_call(FleetSource.mail)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""

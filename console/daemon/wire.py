@@ -87,6 +87,7 @@ Query = Annotated[str, msgspec.Meta(max_length=100_000)]
 ServerIds = Annotated[list[ServerId], msgspec.Meta(max_length=100_000)]
 WindowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+MailKey = Annotated[str, msgspec.Meta(max_length=256)]
 
 BOUNDS: dict[str, Any] = {
     "server_id": ServerId,
@@ -97,6 +98,7 @@ BOUNDS: dict[str, Any] = {
     "server_ids": ServerIds | None,
     "window_id": WindowId,
     "limit": Limit,
+    "key": MailKey,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine
 sees it. The protocol's annotations say what an argument is; these say how big it may be (an

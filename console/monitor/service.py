@@ -32,6 +32,7 @@ from console.fleetview import (
     CameraRow,
     CheckResult,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     SampleRow,
     ServerDetail,
@@ -357,11 +358,11 @@ def _close(queue: asyncio.Queue[Any]) -> None:
 
 def _figures(
     store: Store, servers: Sequence[str] | None, since: datetime, now: datetime
-) -> tuple[dict[str, dict[str, Any]], dict[str, float | None]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[float | None, float]]]:
     ids = list(servers) if servers is not None else None
     figures = {r["server"]: r for r in store.named("fleet_rows", [ids]).to_pylist()}
     availability = {
-        r["server"]: r["availability"]
+        r["server"]: (r["availability"], r["known_s"])
         for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
     }
     return figures, availability
@@ -409,6 +410,7 @@ class FleetView:
             started=svc.started,
             user=self.caller.user,
             role=self.caller.role,
+            mail_enabled=svc.config.smtp is not None,
         )
 
     async def snapshot(self) -> FleetSnapshot:
@@ -551,6 +553,19 @@ class FleetView:
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]
+
+    async def mail(self, key: str) -> MailMessage:
+        """A mail of another installer is NotFound, exactly like a key that does not exist."""
+        if not isinstance(key, str) or not key:
+            raise BadRequest(f"mail key {key!r} is not a key; see the outbox for them")
+        rows = await self.service.store.read(Store.named, "outbox_mail", [key, self.installer])
+        found = rows.to_pylist()
+        if not found:
+            raise NotFound(f"no mail {key!r}; see the outbox for the keys")
+        r = found[0]
+        text, html = r.pop("body_text"), r.pop("body_html")
+        row = MailRow(**{**r, "recipients": tuple(r["recipients"] or ())})
+        return MailMessage(row, text, html)
 
     async def close(self) -> None:
         for queue in self._queues:

@@ -1,5 +1,6 @@
 """Entry points the `nls` command calls: the console (embedded engine or a given source) and the
-demo (a simulated fleet with a scenario, in this process, on a throwaway database).
+demo (a simulated fleet with a scenario and a mail sink that accepts the alert mails, in this
+process, on a throwaway database).
 
 Everything runs on one asyncio loop: the simulator, the engine's probes and the Textual app, so
 `nls demo` needs no second terminal and leaves nothing behind.
@@ -116,6 +117,7 @@ async def demo_main(
     from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
     from probes.simulator.hosts import add_host_protocols
+    from probes.simulator.mailsink import MailSink
     from probes.simulator.scenario import parse_scenario, run_scenario
 
     port = DEMO_HTTP_PORT if _port_free(DEMO_BASE, DEMO_HTTP_PORT) else 0
@@ -130,7 +132,9 @@ async def demo_main(
             await asyncio.sleep(max(0.0, SCENARIO_PERIOD - max(s.at for s in steps)))
 
     task = asyncio.create_task(scenario())
+    sink = MailSink()
     try:
+        await sink.start()
         with tempfile.TemporaryDirectory(prefix="nls-demo-") as tmp:
             path = write_sim_config(
                 Path(tmp) / "demo.toml",
@@ -139,6 +143,7 @@ async def demo_main(
                 installers=installers,
                 customers=customers,
                 interval=interval,
+                extra=sink.smtp_table(),
             )
             config = load_config(path)
             runner = app_runner or (lambda cfg: console_main(cfg))
@@ -147,4 +152,5 @@ async def demo_main(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await sink.stop()
         await fleet.stop()

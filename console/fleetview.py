@@ -104,6 +104,10 @@ class SourceInfo:
     next_cycle: datetime | None
     installer: str | None
     started: datetime
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well): shown in the header."""
+    lag_s: float | None = None
+    """How late the last slot's probes started after it was due."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,10 @@ def _sample(
 
 def _server_online(probe: ServerProbe) -> Sample:
     eoc = probe.eocortex
+    if not eoc.ok and eoc.error_kind == "local":
+        # The monitor could not probe (no free file descriptor or port, its own overload):
+        # that says nothing about the server, so it is never counted as a failure.
+        return _sample(probe, SERVER_ONLINE, "unknown", f"not checked: {eoc.error}")
     if eoc.ok:
         version = f" {eoc.version}" if eoc.version else ""
         return _sample(
@@ -108,7 +112,9 @@ def _host_answers(probe: ServerProbe) -> tuple[bool, str | None]:
 def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sample]:
     eoc = probe.eocortex
     if not eoc.ok:
-        why = "server down" if eoc.error_kind != "auth" else "Eocortex login refused"
+        why = {"auth": "Eocortex login refused", "local": "the monitor could not probe"}.get(
+            eoc.error_kind or "", "server down"
+        )
         return [
             _sample(
                 probe, CAMERA, "unknown", f"{name}: not checked ({why})", subject=camera, label=name

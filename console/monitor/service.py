@@ -5,7 +5,11 @@ only ever see it through `view()`, a FleetSource, so attached and embedded conso
 
 Scheduling: every server has a stable phase inside the interval (a hash of its id), and one
 APScheduler interval job ticks once per slot, probing the servers whose phase falls in it. The
-period stays exact (no jitter drift) and the load is spread evenly over the interval.
+period stays exact (no jitter drift) and the load is spread evenly over the interval. Servers
+never probed are probed at once only when they fit in one batch (at most [monitor] concurrency
+servers: a server just added, a small new fleet); a large new fleet is probed in its slots
+like any other, never all at start. A slot whose probes start late (more than a slot after it was due) is logged with its lag, and the
+lag is shown in the console's header.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from console.fleetview import (
 )
 from console.monitor.engine import Batch, Clock, Engine, utcnow
 from console.monitor.fleetrows import RowBuilder, counts
+from console.monitor.health import HealthStatus
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store
-from console.store.worker import StoreWorker
+from console.store.database import Store, StoreError, store_options
+from console.store.worker import StoreFatal, StoreWorker
 
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
@@ -56,8 +61,12 @@ class FleetService:
         self.config = config
         self.clock = clock
         self.schedule = schedule
-        self.store = StoreWorker(config.database_path)
+        self.store = StoreWorker(config.database_path, options=store_options(config))
         self.engine = Engine(config, self.store, clock=clock)
+        self.failed: BaseException | None = None
+        """Set when the service cannot go on (the store is beyond repair): its owner must end
+        the process with a non-zero status rather than run on storing nothing."""
+        self.fatal = asyncio.Event()
         self.alerts = AlertPipeline(config)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
@@ -78,6 +87,7 @@ class FleetService:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
         self._outbox: Any = None
         self._outbox_task: asyncio.Task[None] | None = None
+        self._health_mail: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -92,12 +102,22 @@ class FleetService:
         self.engine.listeners.append(self._on_batch)
         if self.config.smtp is not None:
             await self._start_outbox()
+        self.engine.health.listeners.append(self._health_changed)
         if self.schedule:
             self._start_scheduler()
             never = [server for server, row in self.rows.items() if row.last_check is None]
-            if never:
+            capacity = max(
+                -(-len(self.config.servers) // self._slots), self.config.monitor.concurrency
+            )
+            if never and len(never) <= capacity:
                 self._running[-1] = asyncio.create_task(self._run_slot(never))
                 self._running[-1].add_done_callback(lambda _t: self._running.pop(-1, None))
+            elif never:
+                log.info(
+                    "%d servers never probed: each is probed in its own slot over the first "
+                    "interval, not all at once",
+                    len(never),
+                )
 
     async def stop(self) -> None:
         """Stop scheduling, let in-flight batches finish, then close everything."""
@@ -109,6 +129,8 @@ class FleetService:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         if self._outbox_task is not None:
             await self._outbox_task
+        if self._health_mail is not None:
+            self._health_mail.cancel()
         for queue in list(self._subscribers):
             _close(queue)
         await self.engine.close()
@@ -123,9 +145,30 @@ class FleetService:
 
     # -- cycles -----------------------------------------------------------------------------
 
-    async def run_cycle(self, server_ids: Iterable[str] | None = None) -> Batch:
+    async def run_cycle(
+        self, server_ids: Iterable[str] | None = None, *, due: datetime | None = None
+    ) -> Batch:
         """Probe, decide alerts, store: one batch. The scheduler calls this per slot."""
-        return await self.engine.run_cycle(server_ids, self.alerts)
+        try:
+            batch = await self.engine.run_cycle(server_ids, self.alerts, due=due)
+        except StoreFatal as exc:
+            self._fail(exc)
+            raise
+        if due is not None and batch.lag_s is not None:
+            self.engine.health.slot_lag(
+                batch.lag_s, self._slot_seconds, len({s.server for s in batch.samples})
+            )
+        return batch
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.critical(str(exc), extra={"event": "fatal", "error": str(exc)})
+        self.fatal.set()
+
+    @property
+    def health(self) -> HealthStatus:
+        return self.engine.health.status
 
     async def wait_batch(self) -> Batch:
         """Resolves with the next stored batch, so tests and tools wait on events, not time."""
@@ -175,22 +218,35 @@ class FleetService:
     async def _tick(self) -> None:
         """Start the slot that is due; never waits for it, so a slow slot delays no other."""
         epoch = datetime(2020, 1, 1, tzinfo=UTC)
-        slot = round((self.clock() - epoch).total_seconds() / self._slot_seconds) % self._slots
+        index = round((self.clock() - epoch).total_seconds() / self._slot_seconds)
+        due = epoch + timedelta(seconds=index * self._slot_seconds)
+        slot = index % self._slots
         servers = self._buckets.get(slot)
         if not servers or self._stop.is_set():
             return
         if slot in self._running:
-            log.warning("slot %d still running from the last interval; skipped", slot)
+            log.warning(
+                "slot still running from the last interval; skipped",
+                extra={"event": "slot_skipped", "slot": slot, "servers": len(servers)},
+            )
+            self.engine.health.slot_lag(self.config.monitor.interval, self._slot_seconds, 0)
             return
-        task = asyncio.create_task(self._run_slot(servers))
+        task = asyncio.create_task(self._run_slot(servers, due))
         self._running[slot] = task
         task.add_done_callback(lambda _t: self._running.pop(slot, None))
 
-    async def _run_slot(self, servers: Sequence[str]) -> None:
-        """One slot's batch (or, at start, every server never probed, so a new server or a new
-        database shows real states at once rather than after up to one interval)."""
+    async def _run_slot(self, servers: Sequence[str], due: datetime | None = None) -> None:
+        """One slot's batch (or, at start, the servers never probed when they fit in a slot, so
+        a new server shows real states at once rather than after up to one interval)."""
         try:
-            await self.run_cycle(servers)
+            await self.run_cycle(servers, due=due)
+        except StoreFatal:
+            pass  # logged once by _fail; the owner ends the process
+        except StoreError as exc:
+            log.error(
+                "batch not stored; its samples are kept as unknown",
+                extra={"event": "store_failed", "servers": len(servers), "error": str(exc)},
+            )
         except Exception:
             log.exception("cycle for %d servers failed", len(servers))
 
@@ -250,6 +306,46 @@ class FleetService:
             outbox, Mailer(self.config.smtp), now=self.clock, offload=on_store_thread
         )
         self._outbox_task = asyncio.create_task(self._outbox.run(self._stop))
+
+    # -- self-health --------------------------------------------------------------------------
+
+    def _health_changed(self, old: HealthStatus, new: HealthStatus) -> None:
+        """One mail to ops when the alarm is raised and one when it clears (never per batch)."""
+        smtp = self.config.smtp
+        if smtp is None:
+            return
+        recipients = tuple(smtp.ops_emails or ([smtp.ops_address] if smtp.ops_address else ()))
+        if not recipients:
+            log.warning("self-health alarm: no ops_emails or ops_address to mail it to")
+            return
+        from console.mail.health import health_mail
+
+        mail = health_mail(
+            new if new.alarm else old, raised=new.alarm, at=self.clock(), recipients=recipients
+        )
+        previous = self._health_mail
+        self._health_mail = asyncio.create_task(self._send_health(mail, previous))
+
+    async def _send_health(self, mail: Any, previous: asyncio.Task[None] | None) -> None:
+        from console.mail.mailer import Mailer, MailError
+
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        assert self.config.smtp is not None
+        mailer = Mailer(self.config.smtp)
+        for attempt in range(10):
+            try:
+                await mailer.send(mail)
+                log.info(
+                    "self-health mail sent",
+                    extra={"event": "health_mail", "to": mail.recipients[0]},
+                )
+                return
+            except MailError as exc:
+                log.warning("self-health mail not sent: %s", exc)
+                if exc.permanent:
+                    return
+            await asyncio.sleep(min(300.0, 5.0 * 2**attempt))
 
     # -- views ------------------------------------------------------------------------------
 
@@ -333,6 +429,8 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            health=svc.health.line(),
+            lag_s=svc.health.lag_s,
         )
 
     async def snapshot(self) -> FleetSnapshot:

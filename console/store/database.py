@@ -6,6 +6,7 @@ probes owns the store, and everything else (consoles, `nls sql`) asks that proce
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -60,13 +61,15 @@ class ReadOnlyError(StoreError):
     exit_code = 2
 
 
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, *, read_only: bool = False, settings: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the file with extension downloads off: a missing extension must fail, not fetch."""
     try:
         con = duckdb.connect(
             str(path),
             read_only=read_only,
-            config={"autoinstall_known_extensions": False, "TimeZone": "UTC"},
+            config={"autoinstall_known_extensions": False, "TimeZone": "UTC", **(settings or {})},
         )
     except duckdb.IOException as exc:
         text = str(exc)
@@ -88,14 +91,22 @@ class Store:
     Not thread-safe by itself: the engine gives it one thread (see `console.store.worker`).
     """
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        settings: dict[str, Any] | None = None,
+        archive: Path | None = None,
+    ) -> None:
         self.path = path
         self.read_only = read_only
+        self.archive = archive
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise StoreError(f"{path}: no database yet; run `nls check` or start the console once")
-        self.con = connect(path, read_only=read_only)
+        self.con = connect(path, read_only=read_only, settings=settings)
         if read_only:
             self._check_version()
         else:
@@ -108,6 +119,7 @@ class Store:
         """A read-only view on a cursor of this connection, for use on another thread."""
         clone = object.__new__(Store)
         clone.path = self.path
+        clone.archive = self.archive
         clone.read_only = True
         clone.con = self.con.cursor()
         return clone
@@ -297,11 +309,15 @@ class Store:
             con.execute("COMMIT")
             t3 = time.perf_counter()
         except Exception:
-            con.execute("ROLLBACK")
+            # A failed COMMIT has already ended the transaction; a ROLLBACK error then would
+            # hide the cause ("No space left on device") behind "no transaction is active".
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
         finally:
-            con.unregister("batch")
-            con.unregister("seen")
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("batch")
+                con.unregister("seen")
         return {"arrow": t1 - t0, "append": t2 - t1, "fold_commit": t3 - t2, "total": t3 - t0}
 
     def known_cameras(self) -> dict[str, list[tuple[str, str]]]:
@@ -381,6 +397,15 @@ def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
         columns["detail"].append(s.detail)
     columns["cycle"] = [cycle] * len(samples)
     return pa.Table.from_pydict(columns, schema=SAMPLE_SCHEMA)
+
+
+def store_options(config: Config) -> dict[str, Any]:
+    """Store keyword arguments from the configuration's [database] table."""
+    db = config.database
+    settings: dict[str, Any] = {}
+    if db.checkpoint_threshold:
+        settings["checkpoint_threshold"] = db.checkpoint_threshold
+    return {"settings": settings, "archive": config.archive_path}
 
 
 def api_url(config: Config, server: Any) -> str:

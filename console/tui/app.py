@@ -161,7 +161,11 @@ class NlsApp(App[int]):
 
     @on(InfoLoaded)
     def _info_loaded(self, message: InfoLoaded) -> None:
-        self.set_status(next_cycle=message.info.next_cycle, mode=message.info.mode)
+        self.set_status(
+            next_cycle=message.info.next_cycle,
+            mode=message.info.mode,
+            health=getattr(message.info, "health", ""),
+        )
 
     @on(SourceClosed)
     def _source_closed(self) -> None:

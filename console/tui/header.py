@@ -33,6 +33,8 @@ class ConsoleStatus:
     installer: str | None = None
     loading: bool = True
     closed: bool = False
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well)."""
 
 
 def format_countdown(when: datetime | None, now: datetime) -> str:
@@ -88,6 +90,7 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
         " · filter: ",
         (status.filter, "$text-accent" if status.filter != "all" else "$text-muted"),
         (f"  {shown}" if shown else "", "$text-muted"),
+        (f"  ⚠ {status.health}" if status.health else "", "$text-error bold"),
     )
     return Content("\n").join([first, second])
 

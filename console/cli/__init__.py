@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -32,6 +32,7 @@ from console.store.database import Store, StoreError
 EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
 EXIT_USAGE = 2  # bad input: options, configuration, unknown ids
 EXIT_LOCKED = 3  # the database is held by another process
+EXIT_MONITOR = 4  # the monitor itself failed (nls check): its samples are unknown, ops alarmed
 T = TypeVar("T")
 
 
@@ -157,7 +158,7 @@ def main(
       nls --config nls.toml sql "SELECT * FROM current_state WHERE state = 'fail'"
 
     Exit status: 0 ok, 1 a check failed or a runtime error, 2 bad input or configuration, 3 the
-    database is held by another process.
+    database is held by another process, 4 the monitor itself failed (nls check).
     """
     ctx.obj = Context(config_path, socket_path)
     if ctx.invoked_subcommand is not None:
@@ -270,7 +271,9 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     """Run one probe cycle now, store it, and print the results.
 
     Exit status: 0 when every check passed, 1 when at least one failed, 2 for a configuration
-    problem, 3 when the database is held by another process.
+    problem, 3 when the database is held by another process, 4 when the monitor itself failed
+    (no free file descriptor or port, overload, a failing database): the samples it could not
+    take are unknown, which says nothing about the servers.
     """
     config = obj.config()
     known = {s.id for s in config.servers}
@@ -278,10 +281,10 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
     if missing:
         _fail(f"unknown server {', '.join(missing)}; see `nls config check`", EXIT_USAGE)
     ids = list(servers) or None
-    samples = obj.run(
+    samples, health = obj.run(
         config,
         lambda remote: _check_remote(remote, ids),
-        lambda: asyncio.run(_check(config, ids)),
+        lambda: asyncio.run(_check_health(config, ids)),
     )
     if as_json:
         out = sys.stdout
@@ -294,20 +297,34 @@ def check(obj: Context, servers: Sequence[str], as_json: bool, show_all: bool) -
         )
     else:
         _print_table(*server_summary(config, samples))
+    if health:
+        _fail(health, EXIT_MONITOR)
     if any(s.state == "fail" for s in samples):
         sys.exit(EXIT_FAILED)
 
 
 async def _check(config: Config, server_ids: list[str] | None) -> list[Sample]:
+    return (await _check_health(config, server_ids))[0]
+
+
+async def _check_health(config: Config, server_ids: list[str] | None) -> tuple[list[Sample], str]:
+    """One cycle stored; with the self-health alarm's text when the monitor itself failed."""
     from console.monitor.engine import Engine
+    from console.store.database import store_options
     from console.store.worker import StoreWorker
 
-    async with StoreWorker(config.database_path) as store, Engine(config, store) as engine:
-        batch = await engine.run_cycle(server_ids)
-    return list(batch.samples)
+    worker = StoreWorker(config.database_path, options=store_options(config))
+    async with worker as store, Engine(config, store) as engine:
+        probed = await engine.probe(server_ids)
+        try:
+            batch = await engine.record(probed)
+            samples = list(batch.samples)
+        except StoreError:
+            samples = [replace(s, state="unknown") for s in probed.samples]
+    return samples, engine.health.status.line()
 
 
-async def _check_remote(remote: Any, server_ids: list[str] | None) -> list[Sample]:
+async def _check_remote(remote: Any, server_ids: list[str] | None) -> tuple[list[Sample], str]:
     """Ask the daemon for a cycle now, then read back what it stored for those servers."""
     started = datetime.now(UTC).replace(microsecond=0)
     await remote.check_now(server_ids)
@@ -319,7 +336,7 @@ async def _check_remote(remote: Any, server_ids: list[str] | None) -> list[Sampl
         f"detail FROM current_state WHERE {where} ORDER BY server, check_name <> "
         "'server_online', check_name, subject"
     )
-    return [
+    samples = [
         Sample(
             ts=r["ts"],
             server=r["server"],
@@ -331,6 +348,7 @@ async def _check_remote(remote: Any, server_ids: list[str] | None) -> list[Sampl
         )
         for r in table.to_pylist()
     ]
+    return samples, getattr(await remote.info(), "health", "")
 
 
 def sample_json(s: Sample) -> dict[str, Any]:

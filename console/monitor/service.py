@@ -8,8 +8,8 @@ APScheduler interval job ticks once per slot, probing the servers whose phase fa
 period stays exact (no jitter drift) and the load is spread evenly over the interval. Servers
 never probed are probed at once only when they fit in one batch (at most [monitor] concurrency
 servers: a server just added, a small new fleet); a large new fleet is probed in its slots
-like any other, never all at start. A slot whose probes start late (more than a slot after it was due) is logged with its lag, and the
-lag is shown in the console's header.
+like any other, never all at start. A slot whose probes start late (more than a slot after it
+was due) is logged with its lag, and the lag is shown in the console's header.
 """
 
 from __future__ import annotations

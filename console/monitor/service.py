@@ -483,7 +483,10 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
-        table = await self.service.store.read(Store.named, "history", [server_id, check, since])
+        now = self.service.clock()
+        table = await self.service.store.read(
+            Store.named, "history", [server_id, check, since, now]
+        )
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:

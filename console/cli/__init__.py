@@ -402,7 +402,7 @@ def server_summary(config: Config, samples: Sequence[Sample]) -> tuple[list[str]
 @click.pass_obj
 def sql_command(obj: Context, query: str, fmt: str) -> None:
     """Run read-only SQL on the store (tables: samples, current_state, state_changes, servers,
-    customers, installers, cameras, cycles, outbox, maintenance).
+    customers, installers, cameras, cycles, outbox, maintenance, rollup_hour, rollup_day).
 
     Writes are refused. Example: nls sql "SELECT server, count(*) FROM samples GROUP BY ALL"
     """
@@ -1020,6 +1020,10 @@ def _demo_once(count: int) -> None:
             f"database was {config.database_path}"
         )
 
+
+from console.cli.stats import stats as _stats  # noqa: E402
+
+main.add_command(_stats)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

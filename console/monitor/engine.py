@@ -107,7 +107,7 @@ class Engine:
         keep = sum(1 for t in self.targets.values() if t.ssh_settings and t.ssh_settings.keep_open)
         self.budget: FileBudget = plan_files(config, keep, nofile)
         self.listeners: list[BatchListener] = []
-        self.health = Health(clock, clear_after=config.monitor.interval)
+        self.health = Health(clock, clear_after=max(config.monitor.interval, 60.0))
         self.watch = LoopWatch()
         self._known: dict[str, list[tuple[str, str]]] = {}
         self._tls = ssl.create_default_context()

@@ -4,9 +4,9 @@ A probe that could not run because of the monitor itself (no free file descripto
 port, its own event loop stalled past a timeout, a store that cannot write) says nothing about
 the customer's server: its samples are `unknown`, they never count toward an alert or downtime,
 and the failure raises ONE self-health alarm: a log line, the console header, `nls check`'s exit
-status and one mail to ops. The alarm clears once a whole interval has passed without another
-monitor-side failure (then a second line and a second mail say so), so a persistent problem is
-reported once, not once per slot.
+status and one mail to ops. The alarm clears once a whole interval (at least a minute) has
+passed without another monitor-side failure (then a second line and a second mail say so), so
+a persistent problem is reported once, not once per slot.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -104,6 +105,7 @@ class FleetService:
             await self._start_outbox()
         self.engine.health.listeners.append(self._health_changed)
         if self.schedule:
+            await self.retention()
             self._start_scheduler()
             never = [server for server, row in self.rows.items() if row.last_check is None]
             capacity = max(
@@ -160,6 +162,22 @@ class FleetService:
             )
         return batch
 
+    async def retention(self) -> list[Any]:
+        """Move raw samples older than [database] keep_raw_months to the Parquet archive."""
+        try:
+            files = await self.store.call(
+                Store.apply_retention, self.clock(), self.config.database.keep_raw_months
+            )
+        except StoreFatal as exc:
+            self._fail(exc)
+            return []
+        except Exception as exc:
+            log.error("retention failed", extra={"event": "retention_failed", "error": str(exc)})
+            return []
+        for path in files:
+            log.info("archived raw samples", extra={"event": "archived", "file": str(path)})
+        return files
+
     def _fail(self, exc: BaseException) -> None:
         if self.failed is None:
             self.failed = exc
@@ -204,6 +222,13 @@ class FleetService:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(self._slot_seconds),
+        )
+        scheduler.add_job(
+            self.retention,
+            CronTrigger(hour=0, minute=30, timezone=UTC),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
         )
         scheduler.start()
         self._scheduler = scheduler

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import duckdb
+
 from console.config import Config, Overrides, Server, SshSettings
 from console.monitor.budget import FileBudget, plan_files
 from console.monitor.checks import Limits, ServerProbe, evaluate
@@ -208,7 +210,7 @@ class Engine:
                     outcome.result.states if outcome else (),
                     outcome.notifications if outcome else (),
                 )
-            except (StoreError, OSError) as exc:
+            except (StoreError, OSError, duckdb.Error) as exc:
                 # Not committed, so alerting never adopts the outcome: the batch counts for
                 # nothing, and its samples are stored as unknown once the store works again.
                 self._keep_unstored(probed.samples, exc)
@@ -228,9 +230,18 @@ class Engine:
                 probed.lag_s,
             )
         for listener in self.listeners:
-            result = listener(batch)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = listener(batch)
+                if asyncio.iscoroutine(result):
+                    await result
+            except (OSError, StoreError) as exc:
+                # The batch is stored; a view that could not refresh catches up with the next.
+                # (With no free file descriptor this happens every batch: one line, no trace.)
+                log.error(
+                    "after a stored batch: %s",
+                    _first_line(exc),
+                    extra={"event": "listener_failed", "cycle": batch.cycle},
+                )
         return batch
 
     def _keep_unstored(self, samples: Sequence[Sample], exc: BaseException) -> None:

@@ -20,7 +20,9 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import duckdb
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -38,6 +40,8 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.mail.health import health_mail
+from console.mail.mailer import Mailer, MailError
 from console.monitor.engine import Batch, Clock, Engine, utcnow
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.health import HealthStatus
@@ -64,6 +68,11 @@ class FleetService:
         self.schedule = schedule
         self.store = StoreWorker(config.database_path, options=store_options(config))
         self.engine = Engine(config, self.store, clock=clock)
+        # Time zones are read from files on first use; with no free file descriptor (the very
+        # failure the self-health alarm reports) they could not be, so load them now and keep them.
+        zones = {"UTC", "Etc/UTC"} | {i.timezone for i in config.installers}
+        zones |= {c.timezone for c in config.customers if c.timezone}
+        self._zones = [ZoneInfo(zone) for zone in sorted(zones)]
         self.failed: BaseException | None = None
         """Set when the service cannot go on (the store is beyond repair): its owner must end
         the process with a non-zero status rather than run on storing nothing."""
@@ -267,7 +276,7 @@ class FleetService:
             await self.run_cycle(servers, due=due)
         except StoreFatal:
             pass  # logged once by _fail; the owner ends the process
-        except StoreError as exc:
+        except (StoreError, duckdb.Error) as exc:
             log.error(
                 "batch not stored; its samples are kept as unknown",
                 extra={"event": "store_failed", "servers": len(servers), "error": str(exc)},
@@ -318,7 +327,6 @@ class FleetService:
     # -- outbox -----------------------------------------------------------------------------
 
     async def _start_outbox(self) -> None:
-        from console.mail.mailer import Mailer
         from console.mail.outbox import DuckOutboxStore, OutboxWorker
 
         assert self.config.smtp is not None
@@ -343,8 +351,6 @@ class FleetService:
         if not recipients:
             log.warning("self-health alarm: no ops_emails or ops_address to mail it to")
             return
-        from console.mail.health import health_mail
-
         mail = health_mail(
             new if new.alarm else old, raised=new.alarm, at=self.clock(), recipients=recipients
         )
@@ -352,7 +358,6 @@ class FleetService:
         self._health_mail = asyncio.create_task(self._send_health(mail, previous))
 
     async def _send_health(self, mail: Any, previous: asyncio.Task[None] | None) -> None:
-        from console.mail.mailer import Mailer, MailError
 
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)

@@ -111,7 +111,7 @@ class MonitorSettings(Strict):
     recover_after: int = Field(1, ge=1, le=100)
     retry_interval: Seconds | None = None
     quiet_days: int = Field(3, ge=0, le=365)
-    concurrency: int = Field(500, ge=1, le=5000)
+    concurrency: int = Field(100, ge=1, le=5000)
     request_timeout: Seconds = 5.0
     server_timeout: Seconds = 30.0
     cpu_threshold: float = Field(98.0, gt=0, le=100)

@@ -449,14 +449,18 @@ def build_fleet(
     password: str | None = None,
     http_port: int = 8080,
     base: str = "127.77.0.1",
+    first: int = 0,
 ) -> Fleet:
-    """n servers crest-0001.. on consecutive loopback addresses; every 4th one is Linux."""
+    """n servers crest-0001.. on consecutive loopback addresses; every 4th one is Linux.
+
+    `first`: index of the first server, so that several processes (each within its open-file
+    limit) serve consecutive parts of one large fleet: ids and addresses continue."""
     if n < 0:
         raise ValueError("n must not be negative")
     if cameras is not None and cameras < 0:
         raise ValueError("cameras must not be negative")
     servers = []
-    for i in range(n):
+    for i in range(first, first + n):
         server_id = f"crest-{i + 1:04d}"
         servers.append(
             SimServer(

@@ -54,9 +54,47 @@ async def serve(args: argparse.Namespace) -> None:
 class Fleet:
     """Shard processes serving one fleet; `stop()` ends them."""
 
-    def __init__(self, procs: list[subprocess.Popen[str]], config: Path) -> None:
+    def __init__(
+        self,
+        procs: list[subprocess.Popen[str]],
+        config: Path,
+        servers: list[dict[str, Any]] | None = None,
+        known_hosts: Path | None = None,
+    ) -> None:
         self.procs = procs
         self.config = config
+        self.servers = servers or []
+        self.known_hosts = known_hosts
+
+    def write_config(
+        self,
+        path: Path,
+        *,
+        ssh: bool = True,
+        rdp: bool = True,
+        interval: str = "15m",
+        extra: str = "",
+    ) -> Path:
+        """Another configuration for the same fleet (e.g. Eocortex only), its own database."""
+        password = path.with_suffix(".password")
+        password.write_text(DEFAULT_PASSWORD)
+        password.chmod(0o600)
+        if not rdp:
+            extra = "[rdp]\nenabled = false\n\n" + extra
+        path.write_text(
+            fleet_config(
+                self.servers,
+                password_file=password,
+                database=path.with_suffix(".duckdb"),
+                interval=interval,
+                installers=6,
+                customers=40,
+                ssh_user="nls" if ssh and self.known_hosts else None,
+                known_hosts=self.known_hosts if ssh else None,
+                extra=extra,
+            )
+        )
+        return path
 
     @property
     def pids(self) -> list[int]:
@@ -154,7 +192,7 @@ def start_fleet(
             extra=extra,
         )
     )
-    return Fleet(procs, config)
+    return Fleet(procs, config, every, known)
 
 
 def main() -> None:

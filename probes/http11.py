@@ -1,10 +1,11 @@
 """A lean HTTP/1.1 GET client for the status probes: one connection per probe, never kept idle.
 
 httpx costs about a millisecond of CPU per request through its transport, pool and stream
-layers; a fleet probe only needs a few GETs in a row to one host, so this client is an asyncio
-Protocol feeding h11 (the same parser the simulator serves with), with the request line
-prebuilt. A connection lives for one probe and is closed at its end, so nothing holds an open
-file across the gap between two probes (15 minutes in production).
+layers, and h11 (tried next) most of what remained; a fleet probe only needs a few GETs in a
+row to one host, so this client is an asyncio Protocol with a small response parser and the
+request written as one prebuilt line. A connection lives for one probe and is closed at its
+end, so nothing holds an open file across the gap between two probes (15 minutes in
+production).
 
 Errors are `HttpFailure` with a kind: `connect` (the peer refused or cannot be reached),
 `local` (this process could not open a socket: no free file descriptor, no ephemeral port,
@@ -19,8 +20,6 @@ import errno
 import socket
 import ssl
 from urllib.parse import urlsplit
-
-import h11
 
 MAX_HEADERS = 64 * 1024
 LOCAL_ERRNOS = frozenset(
@@ -54,98 +53,228 @@ def is_local_error(exc: BaseException) -> bool:
     return False
 
 
-class _Protocol(asyncio.Protocol):
-    """Feeds received bytes to h11 and resolves one waiter per response."""
+_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE = range(7)
+MAX_LINE = 4096
 
-    __slots__ = ("_body", "_cap", "_status", "closed", "conn", "transport", "waiter")
+
+class _Protocol(asyncio.Protocol):
+    """Parses one response at a time with bytes.find over a buffer: status line and headers,
+    then a Content-Length body, a chunked body or a body that ends with the connection.
+
+    A hand parser because h11's event machinery cost more CPU per request than everything
+    else in a probe; the cases a status API can send are few, and everything else (a bad
+    status line, a header without a colon, conflicting lengths, a broken chunk) is refused as
+    `protocol`. Only a 200 answer's body is read; any other status resolves at once.
+    """
+
+    __slots__ = (
+        "_body",
+        "_buf",
+        "_cap",
+        "_keep",
+        "_left",
+        "_phase",
+        "_status",
+        "closed",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self) -> None:
-        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADERS)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self.closed = False
-        self._status = 0
+        self._buf = bytearray()
         self._body = bytearray()
+        self._phase = _HEAD
+        self._status = 0
+        self._left = 0
         self._cap = 0
+        self._keep = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            try:
-                self.conn.receive_data(b"")
-                self._drive()
-            except h11.RemoteProtocolError:
-                pass
-            if self.waiter is not None and not self.waiter.done():
-                self.waiter.set_exception(
-                    HttpFailure("closed", "connection closed before a full answer")
-                )
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self._phase == _UNTIL_CLOSE:
+            waiter.set_result((self._status, bytes(self._body)))
+        else:
+            waiter.set_exception(HttpFailure("closed", "connection closed before a full answer"))
 
     def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.waiter.done():
+        waiter = self.waiter
+        if waiter is None or waiter.done():
             return
-        self.conn.receive_data(data)
-        self._drive()
+        self._buf += data
+        try:
+            self._advance(waiter)
+        except HttpFailure as exc:
+            self._keep = False
+            if not waiter.done():
+                waiter.set_exception(exc)
 
     def eof_received(self) -> bool:
         return False
 
-    def _drive(self) -> None:
-        waiter = self.waiter
-        assert waiter is not None
+    def _advance(self, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+        buf = self._buf
         while not waiter.done():
-            try:
-                event = self.conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                waiter.set_exception(HttpFailure("protocol", f"not a valid HTTP answer ({exc})"))
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            kind = type(event)
-            if kind is h11.Response:
-                self._status = event.status_code  # type: ignore[union-attr]
-                if self._status != 200:
-                    # Only the status matters; the body of an error page is never read.
-                    waiter.set_result((self._status, b""))
+            phase = self._phase
+            if phase == _HEAD:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEADERS:
+                        raise HttpFailure("protocol", "not a valid HTTP answer (headers too large)")
                     return
-            elif kind is h11.Data:
-                self._body += event.data  # type: ignore[union-attr]
-                if len(self._body) > self._cap:
-                    waiter.set_exception(HttpFailure("too_large", "answer too large"))
+                head = bytes(buf[:end])
+                del buf[: end + 4]
+                if self._head(head, waiter):
                     return
-            elif kind is h11.EndOfMessage:
-                waiter.set_result((self._status, bytes(self._body)))
-                return
-            elif kind is h11.ConnectionClosed:
-                waiter.set_exception(
-                    HttpFailure("closed", "connection closed before a full answer")
-                )
+            elif phase in (_BODY, _CHUNK_DATA):
+                take = min(self._left, len(buf))
+                self._add(buf[:take])
+                del buf[:take]
+                self._left -= take
+                if self._left:
+                    return
+                if phase == _BODY:
+                    self._done(waiter)
+                else:
+                    self._phase = _CHUNK_END
+            elif phase == _CHUNK_END:
+                if len(buf) < 2:
+                    return
+                if buf[:2] != b"\r\n":
+                    raise HttpFailure("protocol", "not a valid HTTP answer (bad chunk end)")
+                del buf[:2]
+                self._phase = _CHUNK_SIZE
+            elif phase == _CHUNK_SIZE:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) > MAX_LINE:
+                        raise HttpFailure("protocol", "not a valid HTTP answer (chunk size)")
+                    return
+                text = bytes(buf[:end]).split(b";", 1)[0].strip()
+                del buf[: end + 2]
+                try:
+                    size = int(text, 16)
+                except ValueError:
+                    raise HttpFailure("protocol", "not a valid HTTP answer (chunk size)") from None
+                if size < 0:
+                    raise HttpFailure("protocol", "not a valid HTTP answer (chunk size)")
+                if size == 0:
+                    self._phase = _TRAILER
+                else:
+                    self._left = size
+                    self._phase = _CHUNK_DATA
+            elif phase == _TRAILER:
+                if buf[:2] == b"\r\n":
+                    del buf[:2]
+                    self._done(waiter)
+                    continue
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEADERS:
+                        raise HttpFailure("protocol", "not a valid HTTP answer (trailers)")
+                    return
+                del buf[: end + 4]
+                self._done(waiter)
+            else:  # _UNTIL_CLOSE
+                self._add(buf)
+                buf.clear()
                 return
 
-    def start(self, request: h11.Request, cap: int) -> asyncio.Future[tuple[int, bytes]]:
+    def _head(self, head: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> bool:
+        """Interpret a status line and headers; True when the answer is already complete."""
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[1]) != 3:
+            raise HttpFailure("protocol", "not a valid HTTP answer (status line)")
+        try:
+            status = int(parts[1])
+        except ValueError:
+            raise HttpFailure("protocol", "not a valid HTTP answer (status line)") from None
+        length: int | None = None
+        chunked = False
+        keep = parts[0] == b"HTTP/1.1"
+        for line in lines[1:]:
+            name, colon, value = line.partition(b":")
+            if not colon or not name or name != name.strip():
+                raise HttpFailure("protocol", "not a valid HTTP answer (header line)")
+            key = name.lower()
+            value = value.strip()
+            if key == b"content-length":
+                if not value.isdigit() or (length is not None and length != int(value)):
+                    raise HttpFailure("protocol", "not a valid HTTP answer (Content-Length)")
+                length = int(value)
+            elif key == b"transfer-encoding":
+                chunked = value.lower().split(b",")[-1].strip() == b"chunked"
+                if not chunked:
+                    raise HttpFailure("protocol", "not a valid HTTP answer (Transfer-Encoding)")
+            elif key == b"connection":
+                tokens = {t.strip() for t in value.lower().split(b",")}
+                keep = (keep and b"close" not in tokens) or b"keep-alive" in tokens
+        if 100 <= status < 200:
+            return False  # an interim answer: the real one follows
+        self._status = status
+        self._keep = keep
+        if status != 200:
+            self._keep = False  # its body is never read
+            waiter.set_result((status, b""))
+            return True
+        if chunked:
+            self._phase = _CHUNK_SIZE
+        elif length is not None:
+            if length > self._cap:
+                raise HttpFailure("too_large", "answer too large")
+            self._left = length
+            self._phase = _BODY
+            if length == 0:
+                self._done(waiter)
+                return True
+        else:
+            self._keep = False
+            self._phase = _UNTIL_CLOSE
+        return False
+
+    def _add(self, data: bytes | bytearray) -> None:
+        self._body += data
+        if len(self._body) > self._cap:
+            raise HttpFailure("too_large", "answer too large")
+
+    def _done(self, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+        waiter.set_result((self._status, bytes(self._body)))
+
+    def start(self, request: bytes, cap: int) -> asyncio.Future[tuple[int, bytes]]:
         assert self.transport is not None
         self._status = 0
         self._body = bytearray()
+        self._buf.clear()
+        self._phase = _HEAD
         self._cap = cap
+        self._keep = False
         self.waiter = asyncio.get_running_loop().create_future()
-        data = self.conn.send(request) or b""
-        data += self.conn.send(h11.EndOfMessage()) or b""
-        self.transport.write(data)
+        self.transport.write(request)
         return self.waiter
 
     def reusable(self) -> bool:
-        if self.closed or self.transport is None or self.transport.is_closing():
-            return False
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            try:
-                self.conn.start_next_cycle()
-            except h11.LocalProtocolError:
-                return False
-            return True
-        return False
+        """The last answer was complete, nothing unread follows it, and both sides keep the
+        connection open."""
+        waiter = self.waiter
+        return bool(
+            self._keep
+            and not self.closed
+            and self.transport is not None
+            and not self.transport.is_closing()
+            and waiter is not None
+            and waiter.done()
+            and not waiter.exception()
+            and not self._buf
+        )
 
 
 class Http11Session:
@@ -183,12 +312,14 @@ class Http11Session:
         if proto is not None and proto.transport is not None:
             proto.transport.close()
 
-    def request(self, target: str) -> h11.Request:
-        return h11.Request(
-            method="GET",
-            target=(self.prefix + target).encode("ascii"),
-            headers=[("Host", self.host_header), ("Accept", "*/*"), ("User-Agent", "nls-probe")],
-        )
+    def request(self, target: str) -> bytes:
+        path = self.prefix + target
+        if any(c in path for c in " \r\n"):
+            raise ValueError("a request target may not hold spaces or line breaks")
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: {self.host_header}\r\nAccept: */*\r\n"
+            "User-Agent: nls-probe\r\n\r\n"
+        ).encode("ascii")
 
     async def get(self, target: str, *, max_body: int) -> tuple[int, bytes]:
         """(status, body) of GET `target` (path + query, already encoded); body only for 200.

@@ -137,10 +137,17 @@ def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
     text = body.decode("utf-8", errors="replace").replace("\ufeff", "")
     has_dtd = "<!DOCTYPE" in text or "<!ENTITY" in text
     tried = 0
+    # Each attempt may parse to the end of the body: bound the total, so a hostile body of
+    # many unclosed document starts costs about two parses of itself, not sixteen.
+    budget = max(2 * len(text), 1 << 20)
     for match in _STARTS.finditer(text):
         if tried >= MAX_CANDIDATES:
             return
         pos = match.start()
+        budget -= len(text) - pos
+        if budget < 0 and tried:
+            yield "bad", "too many malformed document starts"
+            return
         if text[pos] == "<":
             if text.startswith(("<!", "</"), pos):
                 continue

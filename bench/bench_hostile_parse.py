@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/bench_hostile_parse.py [--servers 200]
 
 A fleet of healthy servers plus one that answers every request with a 16 MB body of 16 XML
 document starts, each of which parses to the end of the body before it fails. One cycle over
-all of them is timed three ways: healthy fleet only; with the hostile server, large bodies parsed in the worker process (what
-nls does); with the hostile server, parsed on the event loop (the old behaviour). Printed: the
+all of them is timed three ways: healthy fleet only; with the hostile server, large bodies
+parsed in the worker process (what nls does); with the hostile server, parsed on the event loop
+(the old behaviour). Printed: the
 longest event-loop stall during the cycle and the healthy servers' Eocortex latency (median,
 max): with the offload, neither moves.
 """

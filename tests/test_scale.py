@@ -470,3 +470,21 @@ def test_store_history_never_reads_raw_samples_after_retention(tmp_path: Path) -
     figures = json.loads(stats.stdout)
     assert figures["archived_samples"] == 4 and figures["samples"] == 4, figures
     assert figures["archive_files"] == 2 and figures["bytes_per_sample"] > 0
+
+
+def test_the_console_header_shows_the_alarm_and_a_late_schedule() -> None:
+    from datetime import UTC, datetime
+
+    from console.tui.header import ConsoleStatus, header_content
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    calm = header_content("fleet", ConsoleStatus(loading=False, lag_s=2.0), now).plain
+    assert "MONITOR FAULT" not in calm and "behind schedule" not in calm
+    status = ConsoleStatus(
+        loading=False,
+        health="MONITOR FAULT: the monitor could not open connections: x (3 probes unknown)",
+        lag_s=12.4,
+    )
+    text = header_content("fleet", status, now).plain
+    assert "MONITOR FAULT: the monitor could not open connections" in text
+    assert "probes 12 s behind schedule" in text

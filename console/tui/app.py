@@ -165,6 +165,7 @@ class NlsApp(App[int]):
             next_cycle=message.info.next_cycle,
             mode=message.info.mode,
             health=getattr(message.info, "health", ""),
+            lag_s=getattr(message.info, "lag_s", None),
         )
 
     @on(SourceClosed)

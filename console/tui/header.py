@@ -35,6 +35,8 @@ class ConsoleStatus:
     closed: bool = False
     health: str = ""
     """The monitor's self-health alarm (empty when all is well)."""
+    lag_s: float | None = None
+    """How late the last slot's probes started; shown when a slot overran (10 s or more)."""
 
 
 def format_countdown(when: datetime | None, now: datetime) -> str:
@@ -46,6 +48,13 @@ def format_countdown(when: datetime | None, now: datetime) -> str:
     if seconds < 3600:
         return f"{seconds // 60}:{seconds % 60:02d}"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def late_text(lag_s: float | None) -> str:
+    """The schedule's lag, only when a slot started a whole slot (10 s) late or more."""
+    if lag_s is None or lag_s < 10:
+        return ""
+    return f"  ⏱ probes {lag_s:.0f} s behind schedule"
 
 
 def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
@@ -91,6 +100,7 @@ def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
         (status.filter, "$text-accent" if status.filter != "all" else "$text-muted"),
         (f"  {shown}" if shown else "", "$text-muted"),
         (f"  ⚠ {status.health}" if status.health else "", "$text-error bold"),
+        (late_text(status.lag_s), "$text-warning bold"),
     )
     return Content("\n").join([first, second])
 

@@ -157,10 +157,10 @@ def test_a_fleet_over_the_open_file_limit_is_refused_with_what_to_change(tmp_pat
     config = _config(tmp_path, 900)
     assert plan_files(config, keep_open=900, limit=20_000).planned < 12_000
     with pytest.raises(BudgetError) as refused:
-        plan_files(config, keep_open=900, limit=4_096)
+        plan_files(config, keep_open=900, limit=2_048)
     text = str(refused.value)
     assert "900 servers keep an SSH connection open" in text
-    assert "keep_open = false" in text and "ulimit -n" in text and "4096" in text
+    assert "keep_open = false" in text and "ulimit -n" in text and "2048" in text
     busy = _config(tmp_path, 500, concurrency=400)
     with pytest.raises(BudgetError, match=r"concurrency = 400 needs 1200 open files"):
         plan_files(busy, keep_open=0, limit=1_024)

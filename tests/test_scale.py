@@ -189,8 +189,13 @@ async def test_the_daemon_refuses_to_start_over_its_limit_and_starts_under_it(
         stderr=subprocess.PIPE,
         preexec_fn=_nofile(512),
     )
-    async with asyncio.timeout(60):
-        _, err = await proc.communicate()
+    try:
+        async with asyncio.timeout(60):
+            _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # it started after all: never leave it running
+            proc.kill()
+            await proc.wait()
     lines = [line for line in err.decode().splitlines() if line.strip()]
     assert proc.returncode == 2, lines
     assert len(lines) == 1 and "open-file limit 512" in lines[0], lines

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import asyncssh
 
@@ -37,6 +38,16 @@ ErrorKind = Literal["refused", "timeout", "auth", "hostkey", "command", "garbage
 """`local`: this process could not open a socket (no free file descriptor or ephemeral port)."""
 
 _NO_TRUST: tuple[list, list, list] = ([], [], [])
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+"""AES-GCM first: one call into OpenSSL per packet, where asyncssh's chacha20-poly1305 costs
+three (measured as the largest single CPU item of a fleet probe)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +137,25 @@ class _Client(asyncssh.SSHClient):
         return self._accept_any
 
 
+def _literal(host: str, port: int) -> tuple[Any, ...] | None:
+    """getaddrinfo's answer for an IP literal, without a round trip through a thread."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 4:
+        return (socket.AF_INET, socket.SOCK_STREAM, 0, "", (host, port))
+    return (socket.AF_INET6, socket.SOCK_STREAM, 0, "", (host, port, 0, 0))
+
+
 async def _tcp_connect(host: str, port: int, limit_s: float) -> socket.socket:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(limit_s):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            family, type_, proto, _, addr = infos[0]
+            info = _literal(host, port)
+            if info is None:
+                info = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+            family, type_, proto, _, addr = info
             sock = socket.socket(family, type_, proto)
             sock.setblocking(False)
             try:
@@ -264,6 +288,7 @@ async def connect(
             connect_timeout=target.auth_timeout,
             keepalive_interval=keepalive_interval or 0,
             keepalive_count_max=3,
+            encryption_algs=CIPHERS,
             **options,
         )
     except Exception as exc:

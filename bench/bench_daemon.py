@@ -87,7 +87,7 @@ def nls(config: Path, *args: str) -> tuple[float, str]:
     took = time.perf_counter() - t0
     if done.returncode not in (0, 1):
         raise SystemExit(f"nls {' '.join(args)} failed: {done.stderr}")
-    return took, done.stdout
+    return took, done.stdout or done.stderr
 
 
 def main() -> None:
@@ -169,6 +169,8 @@ def main() -> None:
             "--format",
             "csv",
         )
+        daemon.terminate()  # stats from the file itself, after the daemon's last write
+        daemon.wait(120)
         _, stats = nls(fleet.config, "stats")
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         probed = sum(int(c["servers"]) for c in cycles)

@@ -410,9 +410,11 @@ class Store:
             con.register("seen", seen)
             t1 = time.perf_counter()
             encoded.insert_dictionaries(con)
+            # One check's values together (cameras' 1.0, then CPU percentages, ...): DuckDB's
+            # RLE and ALP then store a sample in about 3 bytes instead of 4 (bench_peers).
             con.execute(
                 "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, latency_ms, "
-                "detail_id FROM batch ORDER BY series"
+                "detail_id FROM batch ORDER BY check_name, series"
             )
             t2 = time.perf_counter()
             con.execute(sql.query("fold_state_changes"))

@@ -7,7 +7,10 @@ and a silent blind spot in monitoring.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import ipaddress
 import os
 import re
 import tomllib
@@ -27,18 +30,15 @@ from pydantic import (
     model_validator,
 )
 
+from console.directory import Directory
+from console.errors import ConfigError, NotFound
 from console.mail.mailer import SmtpSettings
+from console.sla.policy import CalendarSpec, SlaPolicy, SlaRefError, check_references
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(Exception):
-    """A configuration problem, already phrased for the person who has to fix it."""
-
-    exit_code = 2
 
 
 def _duration(value: Any) -> Any:
@@ -54,6 +54,25 @@ def _duration(value: Any) -> Any:
 
 Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 Ident = Annotated[str, Field(pattern=_ID.pattern)]
+DAY = 86400.0
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def _size(value: Any) -> Any:
+    """Accept 4194304, "4MB", "512 KiB", "1GB" (K/M/G are powers of 1024); the result is bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 256MB, 64KB or a number of bytes")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        unit = (m.group(2) or "").lower().replace("i", "") or None
+        return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    raise ValueError(f"{value!r} is not a size; write e.g. 256MB, 64KB or a number of bytes")
+
+
+Bytes = Annotated[int, BeforeValidator(_size)]
+UnixName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$")]
 
 
 def _check_zone(name: str) -> str:
@@ -67,6 +86,38 @@ def _check_zone(name: str) -> str:
 
 
 TimeZone = Annotated[str, BeforeValidator(_check_zone)]
+
+
+def _check_address(value: Any) -> Any:
+    """A host name or an IP address; ports belong to eocortex_url, ssh.port and rdp.port."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("address is empty: give the server's host name or IP address")
+    text = value.strip()
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (rest or None)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if port is not None:
+        valid = port.isdigit() and 1 <= int(port) <= 65535
+        raise ValueError(
+            f"{text!r}: {'port ' + port + ' is not 1-65535; ' if not valid else ''}"
+            "address takes a host name or IP address without a port; set ports with "
+            "eocortex_url, ssh.port and rdp.port"
+        )
+    try:
+        ipaddress.ip_address(host)
+        return text
+    except ValueError:
+        pass
+    if not re.fullmatch(_HOSTNAME, host):
+        raise ValueError(f"{text!r} is not a host name or IP address")
+    return text
+
+
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?"
 
 
 class Strict(BaseModel):
@@ -106,17 +157,17 @@ class Thresholds(Strict):
 
 
 class MonitorSettings(Strict):
-    interval: Seconds = 900.0
+    interval: Seconds = Field(900.0, le=DAY)
     failures_before_alert: int = Field(3, ge=1, le=100)
     recover_after: int = Field(1, ge=1, le=100)
-    retry_interval: Seconds | None = None
+    retry_interval: Annotated[Seconds, Field(le=DAY)] | None = None
     quiet_days: int = Field(3, ge=0, le=365)
     concurrency: int = Field(100, ge=1, le=5000)
-    request_timeout: Seconds = 5.0
-    server_timeout: Seconds = 30.0
+    request_timeout: Seconds = Field(5.0, le=3600)
+    server_timeout: Seconds = Field(30.0, le=3600)
     cpu_threshold: float = Field(98.0, gt=0, le=100)
     disk_min_write_bps: float = Field(4096.0, ge=0)
-    sample_window: Seconds = 5.0
+    sample_window: Seconds = Field(5.0, le=600)
 
 
 class DatabaseSettings(Strict):
@@ -200,7 +251,7 @@ class Server(Thresholds):
     id: Ident
     name: str = ""
     customer: str
-    address: str = Field(min_length=1)
+    address: Annotated[str, BeforeValidator(_check_address)]
     platform: Literal["windows", "linux"] = "windows"
     delivered: date | None = None
     eocortex_url: str | None = None
@@ -216,8 +267,64 @@ class Server(Thresholds):
         return value.rstrip("/") if value else value
 
 
+class WebCheck(Strict):
+    """An HTTP(S) service check of a SaaS contract (issue 12): status, keyword, response time
+    and certificate expiry. Its samples use the check's id where a server's id goes, so ids
+    must differ from every server id."""
+
+    id: Ident
+    customer: str
+    url: str
+    expect_status: int = Field(200, ge=100, le=599)
+    keyword: str | None = None
+    interval: Seconds = 300.0
+    timeout: Seconds = 10.0
+    cert_warn_days: int = Field(14, ge=0, le=365)
+    latency_target_ms: float | None = Field(None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://example.com/login")
+        return value
+
+
 class InventorySettings(Strict):
     csv: Path | None = None
+
+
+class SqlSettings(Strict):
+    """Limits on every client statement (`nls sql`, the console's SQL screen), per query: a
+    statement that runs longer is stopped, a result that grows past a limit is cut (and says so)."""
+
+    timeout: Seconds = Field(60.0, le=DAY)
+    max_rows: int = Field(1_000_000, ge=1, le=100_000_000)
+    max_bytes: Annotated[Bytes, Field(ge=1024, le=16 * 1024**3)] = 256 * 1024**2
+    concurrent: int = Field(4, ge=1, le=32)
+
+
+class InstallerAccess(Strict):
+    """The Unix accounts that are one installer's staff: by user name or by group."""
+
+    users: list[UnixName] = Field(default_factory=list)
+    groups: list[UnixName] = Field(default_factory=list)
+
+
+class AccessSettings(Strict):
+    """Who may do what through the daemon's socket, decided from the peer's Unix credentials.
+
+    root and the daemon's own account are always ops. Anyone else needs a line here: ops see
+    everything (and may run SQL); an installer's staff see only that installer's customers,
+    servers, mails and maintenance, and no SQL. A peer with no role is refused.
+    """
+
+    ops_users: list[UnixName] = Field(default_factory=list)
+    ops_groups: list[UnixName] = Field(default_factory=list)
+    installers: dict[str, InstallerAccess] = Field(default_factory=dict)
+    socket: Path | None = None
+    socket_group: UnixName | None = None
+    socket_mode: int = Field(0o660, ge=0o600, le=0o777)
 
 
 class Config(Strict):
@@ -230,9 +337,14 @@ class Config(Strict):
     rdp: RdpSettings = RdpSettings()
     smtp: SmtpSettings | None = None
     inventory: InventorySettings = InventorySettings()
+    sql: SqlSettings = SqlSettings()
+    access: AccessSettings = AccessSettings()
     installers: list[Installer] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
+    web_checks: list[WebCheck] = Field(default_factory=list)
+    calendars: dict[Ident, CalendarSpec] = Field(default_factory=dict)
+    sla_policies: dict[Ident, SlaPolicy] = Field(default_factory=dict)
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
 
     @model_validator(mode="after")
@@ -254,14 +366,42 @@ class Config(Strict):
                     ("servers", n, "customer"),
                     f"unknown customer {server.customer!r}; known: {_some(customers)}",
                 )
+        self._sla_references()
+        _check_web(self, customers)
         return self
 
-    def installer(self, installer_id: str) -> Installer:
-        """One installer by id (a scan: for a few lookups; `Overrides` indexes for many)."""
-        return _by_id(self.installers, installer_id)
+    def _sla_references(self) -> None:
+        """Policies name existing calendars, and every customer's sla_plan names a policy."""
+        try:
+            check_references(self.calendars, self.sla_policies)
+        except SlaRefError as exc:
+            raise _RefError(exc.loc, str(exc)) from None
+        for n, customer in enumerate(self.customers):
+            if customer.sla_plan is not None and customer.sla_plan not in self.sla_policies:
+                raise _RefError(
+                    ("customers", n, "sla_plan"),
+                    f"unknown SLA policy {customer.sla_plan!r} for customer {customer.id!r}; "
+                    f"known: {_some(self.sla_policies)} ([sla_policies.NAME] tables)",
+                )
 
-    def customer(self, customer_id: str) -> Customer:
-        return _by_id(self.customers, customer_id)
+    @model_validator(mode="after")
+    def _access_references(self) -> Config:
+        """Every installer in [access] exists, and no account is listed for two roles."""
+        known = {i.id for i in self.installers}
+        owner: dict[str, str] = {u: "ops" for u in self.access.ops_users}
+        for installer, staff in self.access.installers.items():
+            if installer not in known:
+                raise _RefError(
+                    ("access", "installers", installer),
+                    f"unknown installer {installer!r}; known: {_some(known)}",
+                )
+            for user in staff.users:
+                if owner.setdefault(user, installer) != installer:
+                    raise _RefError(
+                        ("access", "installers", installer, "users"),
+                        f"user {user!r} is also listed for {owner[user]}; one role per account",
+                    )
+        return self
 
     @property
     def database_path(self) -> Path:
@@ -277,52 +417,41 @@ class Config(Strict):
 
     def scoped(self, installer_id: str) -> Config:
         """The same config holding only one installer's customers and servers."""
-        ids = [i.id for i in self.installers]
-        if installer_id not in ids:
-            raise ConfigError(f"{self.source}: no installer {installer_id!r}; known: {_some(ids)}")
-        customers = [c for c in self.customers if c.installer == installer_id]
-        ids = {c.id for c in customers}
+        directory = Directory(self)
+        try:
+            installer = directory.installer(installer_id)
+        except NotFound as exc:
+            raise ConfigError(str(exc)) from None
+        customers = directory.customers_of(installer_id)
+        mine = {c.id for c in customers}
         return self.model_copy(
             update={
-                "installers": [self.installer(installer_id)],
+                "installers": [installer],
                 "customers": customers,
-                "servers": [s for s in self.servers if s.customer in ids],
+                "servers": directory.servers_of(installer_id),
+                "web_checks": [w for w in self.web_checks if w.customer in mine],
             }
         )
 
 
-def _by_id(items: list[Any], wanted: str) -> Any:
-    for item in items:
-        if item.id == wanted:
-            return item
-    raise KeyError(wanted)
+def _check_web(config: Config, customers: set[str]) -> None:
+    _unique("web_checks", config.web_checks)
+    servers = {s.id for s in config.servers}
+    for n, web in enumerate(config.web_checks):
+        if web.customer not in customers:
+            raise _RefError(
+                ("web_checks", n, "customer"),
+                f"unknown customer {web.customer!r}; known: {_some(customers)}",
+            )
+        if web.id in servers:
+            raise _RefError(
+                ("web_checks", n, "id"),
+                f"{web.id!r} is also a server id; a web check needs an id of its own",
+            )
 
 
-class Overrides:
-    """Indexes over one config for per-server lookups: who owns a server, which zone it is in,
-    and which override of a setting applies (server, then customer, then installer, then
-    [monitor]). Built once, so a 10,000-server fleet costs dictionary lookups, not scans."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.customers = {c.id: c for c in config.customers}
-        self.installers = {i.id: i for i in config.installers}
-
-    def owners(self, server: Server) -> tuple[Customer, Installer]:
-        customer = self.customers[server.customer]
-        return customer, self.installers[customer.installer]
-
-    def timezone(self, server: Server) -> str:
-        customer, installer = self.owners(server)
-        return customer.timezone or installer.timezone
-
-    def setting(self, server: Server, name: str) -> Any:
-        """The most specific value of an overridable setting (see `Thresholds`)."""
-        for level in (server, *self.owners(server)):
-            value = getattr(level, name)
-            if value is not None:
-                return value
-        return getattr(self.config.monitor, name)
+Overrides = Directory
+"""The directory's former name, kept for callers not yet renamed."""
 
 
 class _RefError(ValueError):
@@ -457,7 +586,7 @@ _CSV_REQUIRED = ("id", "customer", "address")
 def read_inventory(path: Path) -> list[dict[str, Any]]:
     """Servers from a CSV inventory; every problem names the file, line and column."""
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = io.StringIO(_utf8_text(path, path.read_bytes()), newline="")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the inventory CSV: {exc.strerror}") from None
     servers: list[dict[str, Any]] = []
@@ -495,3 +624,31 @@ def read_inventory(path: Path) -> list[dict[str, Any]]:
             server["_csv"] = f"{path.name} line {line}"
             servers.append(server)
     return servers
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _utf8_text(path: Path, data: bytes) -> str:
+    """The file as text, or a ConfigError naming the line that is not UTF-8 (Excel's "CSV" is
+    often Windows-1252 or UTF-16)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{path} line 1: the file is {name} (it starts with a {name} byte-order mark); "
+                "save it as CSV UTF-8"
+            )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path} line {line}: byte 0x{data[exc.start]:02x} at column {column} is not UTF-8 "
+            "(the file looks like Latin-1 or Windows-1252); save it as CSV UTF-8"
+        ) from None

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from console.directory import ScopeKind
+from console.errors import AccessDenied as AccessDenied  # re-exported: screens catch it
 from console.monitor.maintenance import MaintenanceWindow
-
-Status = Literal["up", "pending", "problem", "down", "quiet", "maintenance", "unknown"]
+from console.monitor.sample import Sample
+from console.status import Status as Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +106,26 @@ class SourceInfo:
     next_cycle: datetime | None
     installer: str | None
     started: datetime
+    user: str = ""
+    role: str = ""
     health: str = ""
     """The monitor's self-health alarm (empty when all is well): shown in the header."""
     lag_s: float | None = None
     """How late the last slot's probes started after it was due."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What `check_now` probed and stored: every sample, and the rows of the servers it checked
+    after alerting saw them (so a first failure reads PEND here exactly as on the grid)."""
+
+    samples: tuple[Sample, ...]
+    rows: tuple[ServerRow, ...]
+    mails: int = 0
+    """Mails the cycle queued in the outbox (sent by the process that delivers)."""
+    health: str = ""
+    """The monitor's self-health alarm after the cycle (empty when all is well): `nls check`
+    exits 4 with it, since samples the monitor could not take are unknown, not failures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +145,19 @@ class MailRow:
     sent_at: datetime | None
 
 
-class AccessDenied(Exception):
-    """The caller's scope does not allow this (e.g. SQL in an installer-scoped console)."""
-
-
 class FleetSource(Protocol):
     """What a console may ask of an engine, embedded or attached over the daemon's socket.
 
     An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
     updates, detail and history never show them, and `sql` raises AccessDenied.
+
+    Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
+    and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result
+    types from this declaration (an argument's size limits from `wire.BOUNDS`, by name), and
+    errors travel as `console.errors` classes.
+
+    A source acts for one caller (console.identity.Caller): the daemon knows it from the peer's
+    Unix credentials, an embedded source from this process's. Writes record that caller.
     """
 
     mode: Literal["embedded", "attached"]
@@ -159,20 +181,31 @@ class FleetSource(Protocol):
         ...
 
     async def sql(self, query: str) -> Any:
-        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/StoreError on bad SQL."""
+        """Run one read-only statement; returns a pyarrow.Table (cut at the [sql] limits, which
+        `console.sqlresult.result_cut` reports). ReadOnlyError/QueryError on bad SQL."""
         ...
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
-        """Probe now, outside the schedule; returns the number of samples stored."""
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
+        """Probe now (every server in scope when None), outside the schedule, through the same
+        pipeline as a scheduled cycle: samples, alert states and mails commit together."""
+        ...
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        """The IANA zone of a server, customer or installer: how local times entered for it are
+        read. NotFound for an id that does not exist or lies outside the scope."""
         ...
 
     async def maintenance_list(self) -> list[MaintenanceWindow]: ...
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        """Store a window (its id is assigned here) and return it."""
+        """Store a window and return it as stored: the id, the author (the caller's account) and
+        the time it was recorded are the source's, whatever the client sent; an announcement in
+        the future is refused."""
         ...
 
-    async def maintenance_remove(self, window_id: int) -> None: ...
+    async def maintenance_remove(self, window_id: int) -> None:
+        """End a window now, recording the caller's account as who removed it."""
+        ...
 
     async def outbox(self, limit: int = 100) -> list[MailRow]: ...
 

@@ -103,7 +103,7 @@ def fleet_config(
             f"id = {q(f'cust-{n + 1:03d}')}",
             f"name = {q(f'{kind} {town}')}",
             f"installer = {q(iid)}",
-            'sla_plan = "standard"',
+            'sla_plan = "visuatech"',
             "",
         ]
     for n, server in enumerate(servers):
@@ -122,7 +122,22 @@ def fleet_config(
         if ssh_user and server.get("rdp_port"):
             lines.append(f"rdp = {{ port = {int(server['rdp_port'])} }}")
         lines.append("")
+    lines += _SLA_POLICY
     return "\n".join(lines)
+
+
+# The customers' plan: the monitoring contract itself (see config.example.toml for the rest).
+_SLA_POLICY = [
+    "[sla_policies.visuatech]",
+    'description = "Visuatech Next Level Service on Eocortex"',
+    'calendar = { timezone = "Europe/Brussels", hours = "09:00-17:00" }',
+    "priorities.P1 = {}",
+    "priorities.P2 = {}",
+    "priorities.P3 = {}",
+    'monitoring.priorities = { server_online = "P1", disk_activity = "P1", camera = "P2" }',
+    "monitoring.resolve_on_recovery = true",
+    "",
+]
 
 
 def write_sim_config(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -309,7 +310,7 @@ def _configex_xml(root: ET.Element) -> Configex:
     ]
     channels_el = _child(root, "Channels")
     channels = [
-        _channel(lambda name, el=el: _xfield(el, name))
+        _channel(functools.partial(_xfield, el))
         for el in (channels_el if channels_el is not None else [])
         if _local(el.tag) == "ChannelInfo"
     ]

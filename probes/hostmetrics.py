@@ -175,7 +175,8 @@ def describe_command(command: str) -> CommandSpec | None:
             disk = like.group(1)
         elif name and name.group(1) != "_Total":
             disk = name.group(1)
-    return CommandSpec(m.group(1), window_s, int(m.group(3)), disk)  # type: ignore[arg-type]
+    platform: Platform = "windows" if m.group(1) == "windows" else "linux"
+    return CommandSpec(platform, window_s, int(m.group(3)), disk)
 
 
 def is_whole_disk(name: str, blocks: frozenset[str] | None = None) -> bool:

@@ -89,7 +89,9 @@ async def probe_rdp(host: str, port: int = 3389, timeout: float = 5.0) -> RdpRes
     deadline = loop.time() + timeout
     writer: asyncio.StreamWriter | None = None
 
-    def done(state: RdpState, detail: str, proto: int | None = None, code: int | None = None):
+    def done(
+        state: RdpState, detail: str, proto: int | None = None, code: int | None = None
+    ) -> RdpResult:
         return RdpResult(state, detail, proto, code, (time.perf_counter() - start) * 1000)
 
     try:

@@ -14,9 +14,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.directory import ScopeKind
+from console.errors import NotFound
 from console.fleetview import (
     AccessDenied,
     CameraRow,
+    CheckResult,
     FleetSnapshot,
     MailRow,
     SampleRow,
@@ -26,6 +29,7 @@ from console.fleetview import (
 )
 from console.monitor.fleetrows import counts
 from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.sample import Sample
 
 _CLOSED = object()
 
@@ -44,8 +48,10 @@ class MemorySource:
         next_cycle: datetime | None = None,
         mails: Sequence[MailRow] = (),
         windows: Sequence[MaintenanceWindow] = (),
+        zones: dict[str, str] | None = None,
     ) -> None:
         self.mode = mode
+        self.zones = zones or {}
         self._installer = installer
         self._rows = {r.server_id: r for r in rows if self._visible(r)}
         self._clock = clock
@@ -189,9 +195,26 @@ class MemorySource:
         finally:
             con.close()
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
         self.checks_requested.append(tuple(server_ids) if server_ids is not None else None)
-        return len(server_ids or self._rows)
+        rows = tuple(self._rows[s] for s in server_ids or self._rows)
+        now = self._clock()
+        samples = tuple(
+            Sample(now, r.server_id, "server_online", "", "ok" if r.status == "up" else "fail")
+            for r in rows
+        )
+        return CheckResult(samples, rows)
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        """Europe/Brussels for every scope in view (or `zones[scope_id]` when given)."""
+        known = {
+            "server": {r.server_id for r in self._rows.values()},
+            "customer": {r.customer_id for r in self._rows.values()},
+            "installer": {r.installer_id for r in self._rows.values()},
+        }[scope_kind]
+        if scope_id not in known:
+            raise NotFound(f"no {scope_kind} {scope_id!r}")
+        return self.zones.get(scope_id, "Europe/Brussels")
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         return [w for w in self._windows if w.removed_at is None]

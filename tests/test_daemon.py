@@ -373,21 +373,13 @@ def test_log_lines_are_logfmt_and_quote_what_needs_it() -> None:
 
 
 _CONSOLE_STAND_IN = """
-import asyncio, sys, types
+import sys, types
 launch = types.ModuleType("console.tui.launch")
-def run_console(config, *, installer, source=None):
-    if source is None:
-        print("embedded", installer)
-        return 0
-    async def look():
-        try:
-            return await source.snapshot()
-        finally:
-            await source.close()
-    snap = asyncio.run(look())
+async def console_main(config, *, installer, source):
+    snap = await source.snapshot()
     print(source.mode, installer, len(snap.rows), snap.mode, snap.installer)
     return 0
-launch.run_console = run_console
+launch.console_main = console_main
 sys.modules["console.tui.launch"] = launch
 from console.cli import main
 main(sys.argv[1:])
@@ -395,8 +387,8 @@ main(sys.argv[1:])
 
 
 async def test_nls_attaches_the_console_to_a_running_daemon_else_embeds(site: Any) -> None:
-    """`nls` hands the console a RemoteSource when a daemon runs (the Textual app itself is
-    replaced by a stand-in that prints what it was given)."""
+    """`nls` hands the console a RemoteSource when a daemon runs, else an embedded source with
+    the same scope (the Textual app itself is replaced by a stand-in that prints what it got)."""
     s: Site = await site()
     daemon = await s.daemon()
     await daemon.cycles(1)
@@ -426,7 +418,8 @@ async def test_nls_attaches_the_console_to_a_running_daemon_else_embeds(site: An
     assert (await console()).split()[2] == "4"
     daemon.send(signal.SIGTERM)
     assert await daemon.wait() == 0
-    assert await console("--installer", installer) == f"embedded {installer}"
+    mode, who, rows, _, _ = (await console("--installer", installer)).split()
+    assert (mode, who) == ("embedded", installer) and 0 < int(rows) < 4
     code, _, err = await nls("--config", str(s.config), "--installer", "nobody")
     assert code == 2 and "no installer 'nobody'" in err
 

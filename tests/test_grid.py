@@ -216,7 +216,7 @@ def test_formatting() -> None:
     assert format_age(NOW - timedelta(days=2), NOW) == "2d"
     assert format_age(None, NOW) == "—"
     assert format_rate(512) == "512 B/s"
-    assert format_rate(12_345) == "12.3 KB/s"
+    assert format_rate(12_345) == "12.3 kB/s"
     assert format_rate(150e6) == "150 MB/s"
     assert format_failing(make_row(2)) == "camera\u00d72 (3), cpu (1)"
 

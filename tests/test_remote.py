@@ -30,10 +30,13 @@ from console.daemon.runtime import (
     candidate_sockets,
     publish_pointer,
 )
-from console.daemon.wire import DaemonUnavailable, Header, frame, raw
+from console.daemon.wire import VERSION, DaemonUnavailable, Header, frame, raw
+from console.directory import ScopeKind
+from console.errors import NotFound
 from console.fleetview import (
     AccessDenied,
     CameraRow,
+    CheckResult,
     Failing,
     FleetCounts,
     FleetSnapshot,
@@ -43,7 +46,9 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller
 from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
+from console.monitor.sample import Sample
 from console.store.database import ReadOnlyError, StoreError
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -77,7 +82,9 @@ class MemoryFleet:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    def view(self, installer: str | None = None) -> MemoryView:
+    def view(self, scope: Caller | str | None = None) -> MemoryView:
+        """As FleetService.view: the daemon passes the peer's Caller, narrowed by its hello."""
+        installer = scope.installer if isinstance(scope, Caller) else scope
         if installer is not None and installer not in {"a", "b"}:
             raise KeyError(f"unknown installer {installer!r}")
         view = MemoryView(self, installer)
@@ -158,10 +165,20 @@ class MemoryView:
             }
         )
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
         if server_ids and "zz" in server_ids:
             raise KeyError("unknown server(s): zz")
-        return 5 * len(server_ids or self.fleet.rows)
+        ids = list(server_ids or self.fleet.rows)
+        samples = tuple(
+            Sample(T0, s, "camera", f"cam{n}", "ok", 1.0, "online") for s in ids for n in range(5)
+        )
+        rows = tuple(self.fleet.rows[s] for s in ids if s in self.fleet.rows)
+        return CheckResult(samples, rows, mails=1)
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        if scope_id not in self.fleet.rows:
+            raise NotFound(f"no {scope_kind} {scope_id!r}")
+        return "Europe/Brussels"
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         return list(self.fleet.windows)
@@ -187,6 +204,25 @@ class MemoryView:
         self.closed = True
         for q in self.queues:
             q.put_nowait(None)
+
+
+def test_every_fleetsource_call_is_on_the_wire_and_on_every_source() -> None:
+    """A method added to the protocol reaches the wire by itself; forgetting its RemoteSource
+    line (or its FleetView body) fails here rather than in a console."""
+    from console.daemon.wire import LOCAL, METHODS
+    from console.fleetview import FleetSource
+    from console.monitor.service import FleetView
+    from tests.memsource import MemorySource
+
+    declared = {
+        name
+        for name, fn in vars(FleetSource).items()
+        if callable(fn) and not name.startswith("_") and name not in LOCAL
+    }
+    assert set(METHODS) == declared
+    for source in (RemoteSource, FleetView, MemorySource, MemoryView):
+        missing = [name for name in (*METHODS, *LOCAL) if not callable(getattr(source, name, None))]
+        assert missing == [], (source.__name__, missing)
 
 
 @pytest.fixture
@@ -225,8 +261,14 @@ async def test_every_method_round_trips_with_its_types(served: Any) -> None:
             (T0 + timedelta(minutes=1), 1.0),
             (T0 + timedelta(minutes=2), 2.0),
         ]
-        assert await remote.check_now(["s1", "s2"]) == 10
-        assert await remote.check_now() == 30
+        checked = await remote.check_now(["s1", "s2"])
+        assert checked == await fleet.view(None).check_now(["s1", "s2"])
+        assert isinstance(checked.samples[0], Sample) and checked.samples[0].ts == T0
+        assert [r.server_id for r in checked.rows] == ["s1", "s2"] and checked.mails == 1
+        assert len((await remote.check_now()).samples) == 30
+        assert await remote.scope_zone("server", "s1") == "Europe/Brussels"
+        with pytest.raises(NotFound, match="no server 'ghost'"):
+            await remote.scope_zone("server", "ghost")
         window = MaintenanceWindow(
             0, "server", "s1", "firmware", T0, starts=T0, ends=T0 + timedelta(hours=1)
         )
@@ -264,7 +306,7 @@ async def test_errors_come_back_as_the_same_exceptions(served: Any) -> None:
             )
         with pytest.raises(KeyError, match="zz"):
             await remote.check_now(["zz"])
-        assert await remote.check_now(["s1"]) == 5  # the connection survives errors
+        assert len((await remote.check_now(["s1"])).samples) == 5  # the connection survives
 
 
 async def test_a_bad_frame_argument_is_a_value_error_not_a_dead_connection(served: Any) -> None:
@@ -310,7 +352,7 @@ async def test_calls_on_one_connection_run_concurrently(served: Any) -> None:
         fast = await asyncio.wait_for(remote.info(), 5)
         assert fast.version == "test" and not slow.done()
         many = await asyncio.gather(*(remote.check_now([f"s{i}"]) for i in range(40)))
-        assert many == [5] * 40
+        assert [len(c.samples) for c in many] == [5] * 40
         fleet.gate.set()
         assert len(await slow) == 3
 
@@ -350,7 +392,7 @@ async def test_a_client_that_stops_reading_never_blocks_the_daemon(served: Any) 
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.connect(str(server.path))
-    stuck.sendall(frame(Header(t="hello", a={"v": raw(1), "installer": raw(None)})))
+    stuck.sendall(frame(Header(t="hello", a={"v": raw(VERSION), "installer": raw(None)})))
     stuck.sendall(frame(Header(t="call", id=1, m="updates")))
     async with RemoteSource(server.path) as healthy:
         stream = healthy.updates()
@@ -363,7 +405,7 @@ async def test_a_client_that_stops_reading_never_blocks_the_daemon(served: Any) 
             await asyncio.sleep(0)
         assert time.perf_counter() - started < 5
         assert (await asyncio.wait_for(first, 5))[0].server_id == "s1"
-        assert await healthy.check_now(["s1"]) == 5
+        assert len((await healthy.check_now(["s1"])).samples) == 5
         pending = [len(s.pending) for c in server._connections for s in c.subs.values()]
         assert max(pending) <= 8  # the stuck client's queue stays bounded
         await stream.aclose()

@@ -261,7 +261,7 @@ async def test_a_failing_store_gives_unknown_samples_and_an_alarm(site: Any) -> 
     resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (1, hard))  # no file may grow
     alarm = await daemon.line("event=health alarm=on", limit=60)
     assert "database failed" in alarm and "File too large" in alarm, alarm
-    failed = await daemon.line("event=store_failed")
+    failed = await daemon.line("event=cycle_failed")
     assert "File too large" in failed, failed
     resource.prlimit(daemon.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, hard))
     await daemon.line("stored", limit=60)  # the kept samples went in as unknown

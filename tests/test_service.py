@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from console.config import load_config
+from console.errors import NotFound
 from console.fleetview import AccessDenied
 from console.monitor.engine import utcnow
 from console.monitor.maintenance import MaintenanceWindow
@@ -243,7 +244,7 @@ async def test_maintenance_window_suppresses_mail_and_shows(
         assert [w.id for w in await view.maintenance_list()] == [window.id]
         await view.maintenance_remove(window.id)
         assert await view.maintenance_list() == []
-        with pytest.raises(ValueError, match="no server 'ghost'"):
+        with pytest.raises(NotFound, match="no server 'ghost'"):
             await view.maintenance_add(
                 MaintenanceWindow(
                     id=0,

@@ -17,8 +17,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Sparkline, Static, TextArea
 
+from console.errors import NotFound
 from console.fleetview import Failing, MailRow, ServerRow
 from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.windowtext import read_window
 from console.tui.app import NlsApp
 from console.tui.grid import FleetGrid
 from console.tui.screens.detail import DetailScreen
@@ -26,7 +28,7 @@ from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.maintenance import (
     MaintenanceForm,
     MaintenanceScreen,
-    window_from_form,
+    form_text,
 )
 from console.tui.screens.outbox import OutboxScreen
 from console.tui.screens.picker import PickerScreen
@@ -516,20 +518,27 @@ async def test_maintenance_add_and_remove(tmp_path: Path) -> None:
         assert screen.windows[0].id == 2
 
 
-def test_window_from_form_one_off_in_local_time() -> None:
-    window = window_from_form(
+async def test_the_form_reads_local_times_in_the_scopes_zone() -> None:
+    """The form and `nls maintenance add` share `read_window`: no offset means the scope's zone
+    (here an installer in London), not the machine's or Brussels'."""
+    source = make_source(5)
+    installer = (await source.snapshot()).rows[0].installer_id
+    source.zones[installer] = "Europe/London"
+    text = form_text(
         {
-            "scope_id": "secutec",
-            "starts": "2026-11-23 22:00",
-            "ends": "2026-11-24 02:00",
+            "scope_id": installer,
+            "start": "2026-07-23 22:00",
+            "end": "2026-07-24 02:00",
             "reason": "network works",
         },
         scope_kind="installer",
-        now=NOW,
     )
-    assert window.starts == datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
-    assert window.ends == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
-    assert window.timezone is None and window.cron is None
+    window = await read_window(source, text, now=NOW, user="ops")
+    assert window.starts == datetime(2026, 7, 23, 21, 0, tzinfo=UTC)
+    assert window.ends == datetime(2026, 7, 24, 1, 0, tzinfo=UTC)
+    assert window.timezone is None and window.cron is None and window.created_by == "ops"
+    with pytest.raises(NotFound, match="no server 'ghost'"):
+        await read_window(source, form_text({"scope_id": "ghost"}, scope_kind="server"), now=NOW)
 
 
 async def test_outbox_lists_sent_and_failed_mail(tmp_path: Path) -> None:

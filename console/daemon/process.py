@@ -18,13 +18,18 @@ import signal
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console import __version__
 from console.config import Config
+from console.config_warnings import config_warnings
 from console.daemon.api import ApiServer
 from console.daemon.runtime import InstanceLock, bind_path, event, publish_pointer
+from console.identity import Caller, Peer, resolve
 from console.monitor.engine import Batch
+
+if TYPE_CHECKING:
+    from console.monitor.service import FleetService
 
 log = logging.getLogger("nls.daemon")
 
@@ -41,10 +46,10 @@ class Daemon:
     ) -> None:
         self.config = config
         self.database = config.database_path
-        self.socket_path = bind_path(self.database, socket_path)
+        self.socket_path = bind_path(self.database, socket_path or config.access.socket)
         self.clock = clock
         self.lock = InstanceLock(self.database)
-        self.service: Any = None
+        self.service: FleetService | None = None
         self.api: ApiServer | None = None
         self._stop = asyncio.Event()
 
@@ -64,12 +69,21 @@ class Daemon:
 
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
+        # The store and its companions are this account's alone; the socket says who may talk.
+        os.umask(os.umask(0o077) | 0o077)
         kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.service = FleetService(self.config, **kwargs)
         self.service.add_listener(self._log_batch)
         await self.service.start()
         try:
-            self.api = ApiServer(self.service.view, self.socket_path)
+            access = self.config.access
+            self.api = ApiServer(
+                self.service.view,
+                self.socket_path,
+                identify=self._identify,
+                mode=access.socket_mode,
+                group=access.socket_group,
+            )
             await self.api.start()
             publish_pointer(self.database, self.socket_path)
             event(
@@ -85,17 +99,19 @@ class Daemon:
                 files=self.service.engine.budget.planned,
                 nofile=self.service.engine.budget.limit,
             )
+            for warning in config_warnings(self.config, self.service.engine.targets):
+                event(log, "config_warning", logging.WARNING, detail=warning)
             stop = asyncio.create_task(self._stop.wait())
             fatal = asyncio.create_task(self.service.fatal.wait())
             await asyncio.wait({stop, fatal}, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             fatal.cancel()
             event(log, "stopping", clients=self.api.clients)
-            self.api.stop_accepting()
         finally:
-            await self.service.stop()
-            if self.api is not None:
+            if self.api is not None:  # clients first: their running statements are interrupted
                 await self.api.close()
+            self.service.store.interrupt_all()
+            await self.service.stop()
             self._restore_signals(loop)
         if self.service.failed is not None:
             # One clear line, and a non-zero status so that systemd restarts the daemon: it
@@ -104,6 +120,10 @@ class Daemon:
             return 1
         event(log, "stopped")
         return 0
+
+    def _identify(self, peer: Peer) -> Caller:
+        """A peer's role from the [access] section; this daemon's own account is ops."""
+        return resolve(peer, self.config.access, owner_uid=os.getuid(), source=self.config.source)
 
     def _log_batch(self, batch: Batch) -> None:
         """One `event=cycle` line per stored batch: what journald and the tests follow."""

@@ -3,8 +3,8 @@
 It connects lazily, in whichever event loop first uses it, because the console's loop (Textual's)
 only exists once the app runs. One connection carries every call concurrently; one reader task
 routes results to their callers and update frames to their subscriptions. Errors come back as the
-exceptions an embedded source raises (KeyError, AccessDenied, ReadOnlyError, StoreError,
-ValueError), and a lost daemon as DaemonUnavailable.
+exceptions an embedded source raises (any `NlsError` by name, KeyError, ValueError), and a lost
+daemon as DaemonUnavailable.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 from console import __version__
 from console.daemon.runtime import answers, candidate_sockets
@@ -36,15 +36,12 @@ from console.daemon.wire import (
     read_frame,
     rebuild,
 )
-from console.fleetview import (
-    FleetSnapshot,
-    MailRow,
-    ServerDetail,
-    ServerRow,
-    SourceInfo,
-)
-from console.monitor.maintenance import MaintenanceWindow
+from console.errors import BadRequest
+from console.fleetview import FleetSnapshot, FleetSource, ServerRow, SourceInfo
+from console.sqlresult import assemble
 
+P = ParamSpec("P")
+R = TypeVar("R")
 CONNECT_TIMEOUT = 5.0
 _END = object()
 
@@ -75,6 +72,25 @@ class _Updates:
         self.changed.set()
 
 
+def remote_call(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[RemoteSource, P], Coroutine[Any, Any, R]]:
+    """A RemoteSource method with the signature of the FleetSource `method` it stands for: the
+    arguments (defaults applied) go to the daemon, whose answer is decoded as the protocol's
+    return type (see `wire.METHODS`)."""
+    name = method.__name__
+    signature = inspect.signature(method)
+
+    async def call(self: RemoteSource, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return cast(R, await self._call(name, *list(bound.arguments.values())[1:]))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
 class RemoteSource:
     """FleetSource over the daemon's unix socket (mode "attached")."""
 
@@ -89,6 +105,7 @@ class RemoteSource:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[tuple[Header, bytes]]] = {}
+        self._chunks: dict[int, list[bytes]] = {}
         self._subs: dict[int, _Updates] = {}
         self._ids = itertools.count(1)
         self._connecting: asyncio.Lock | None = None
@@ -143,34 +160,30 @@ class RemoteSource:
                 with contextlib.suppress(Exception):
                     self._send(frame(Header(t="cancel", id=sub_id)))
 
-    async def server_detail(self, server_id: str) -> ServerDetail:
-        return await self._call("server_detail", server_id)
-
-    async def history(
-        self, server_id: str, check: str, since: datetime
-    ) -> list[tuple[datetime, float | None]]:
-        return await self._call("history", server_id, check, since)
-
     async def sql(self, query: str) -> Any:
-        import pyarrow as pa
+        """The daemon streams the result in Arrow chunks; a cut result says so in its schema
+        metadata, as an embedded one does (`console.sqlresult.result_cut`)."""
+        request = next(self._ids)
+        chunks: list[bytes] = []
+        self._chunks[request] = chunks
+        try:
+            header, blob = await self._request("sql", query, request=request)
+        finally:
+            self._chunks.pop(request, None)
+        info = decode(header.r, dict[str, Any]) or {}
+        if sum(len(c) for c in chunks) > 1_000_000:
+            return await asyncio.to_thread(assemble, chunks, blob, info.get("cut"))
+        return assemble(chunks, blob, info.get("cut"))
 
-        _, blob = await self._request("sql", query)
-        return pa.ipc.open_stream(blob).read_all()
-
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
-        return await self._call("check_now", list(server_ids) if server_ids is not None else None)
-
-    async def maintenance_list(self) -> list[MaintenanceWindow]:
-        return await self._call("maintenance_list")
-
-    async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        return await self._call("maintenance_add", window)
-
-    async def maintenance_remove(self, window_id: int) -> None:
-        await self._call("maintenance_remove", window_id)
-
-    async def outbox(self, limit: int = 100) -> list[MailRow]:
-        return await self._call("outbox", limit)
+    # Plain calls: the protocol's signature, forwarded as is (one line per FleetSource method).
+    server_detail = remote_call(FleetSource.server_detail)
+    history = remote_call(FleetSource.history)
+    check_now = remote_call(FleetSource.check_now)
+    scope_zone = remote_call(FleetSource.scope_zone)
+    maintenance_list = remote_call(FleetSource.maintenance_list)
+    maintenance_add = remote_call(FleetSource.maintenance_add)
+    maintenance_remove = remote_call(FleetSource.maintenance_remove)
+    outbox = remote_call(FleetSource.outbox)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""
@@ -198,9 +211,11 @@ class RemoteSource:
         header, _ = await self._request(method, *args)
         return decode(header.r, METHODS[method].result)
 
-    async def _request(self, method: str, *args: Any) -> tuple[Header, bytes]:
+    async def _request(
+        self, method: str, *args: Any, request: int | None = None
+    ) -> tuple[Header, bytes]:
         await self._ensure()
-        request = next(self._ids)
+        request = next(self._ids) if request is None else request
         future: asyncio.Future[tuple[Header, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
         try:
@@ -249,8 +264,12 @@ class RemoteSource:
         header, _ = got
         if header.t == "error":
             writer.close()
-            raise rebuild(header.e, header.msg)
+            refused = rebuild(header.e, header.msg)
+            # An older daemon refuses a newer hello with a bare ValueError: still one line.
+            raise BadRequest(header.msg) if type(refused) is ValueError else refused
         self.welcome = decode(header.r, dict[str, Any]) or {}
+        # The daemon decides the scope from who we are: an installer's staff get theirs.
+        self.installer = self.welcome.get("installer", self.installer)
         self._reader, self._writer = reader, writer
         self._reader_task = asyncio.create_task(self._read_loop(reader))
 
@@ -276,6 +295,11 @@ class RemoteSource:
                 sub.push(_END)
             else:
                 sub.push(rebuild(header.e, header.msg))
+            return
+        if header.t == "chunk":
+            chunks = self._chunks.get(header.id)
+            if chunks is not None:
+                chunks.append(blob)
             return
         future = self._pending.get(header.id)
         if future is not None and not future.done():

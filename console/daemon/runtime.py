@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from console.errors import AlreadyRunning
+
 SOCKET_ENV = "NLS_SOCKET"
 MAX_SOCKET_PATH = 107
 _POINTER_SUFFIX = ".sock.path"
-
-
-class AlreadyRunning(RuntimeError):
-    """Another daemon owns this database."""
 
 
 def default_socket(database: Path) -> Path:
@@ -77,6 +75,7 @@ def publish_pointer(database: Path, socket_path: Path) -> None:
         return
     tmp = pointer.with_name(pointer.name + ".tmp")
     tmp.write_text(str(socket_path) + "\n", encoding="utf-8")
+    tmp.chmod(0o644)  # clients of every account look here; it holds a path, nothing else
     os.replace(tmp, pointer)
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.monitor.alerting import Alert, Event, Recovery, StillFailing
+from console.units import format_rate
 
 Kind = Literal["alert", "recovery"]
 LANGUAGES = ("en", "fr", "nl")
@@ -172,7 +173,7 @@ def format_value(check: str, value: float | None, detail: str) -> str:
         if check == "cpu":
             shown = f"{value:.0f} %"
         elif check == "disk_activity":
-            shown = _bytes_per_second(value)
+            shown = format_rate(value)
         else:
             shown = f"{value:g}"
     return " - ".join(p for p in (shown, detail.strip()) if p) or "-"
@@ -251,14 +252,6 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(DEFAULT_TIMEZONE)
-
-
-def _bytes_per_second(value: float) -> str:
-    for unit in ("B/s", "kB/s", "MB/s", "GB/s"):
-        if abs(value) < 1000 or unit == "GB/s":
-            return f"{value:.0f} {unit}" if unit == "B/s" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB/s"
 
 
 def _identity(value: str) -> str:

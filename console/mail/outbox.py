@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
+from console.clock import utcnow
 from console.mail.mailer import MailError
-from console.mail.notify import Notification
+from console.mail.notify import Kind, Notification
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class OutboxRow:
 
     key: str
     created: datetime
-    kind: str
+    kind: Kind
     server: str | None
     installer: str | None
     recipients: tuple[str, ...]
@@ -57,7 +58,7 @@ class OutboxRow:
     def notification(self) -> Notification:
         return Notification(
             key=self.key,
-            kind=self.kind,  # type: ignore[arg-type]
+            kind=self.kind,
             server=self.server or "",
             installer=self.installer or "",
             recipients=self.recipients,
@@ -118,10 +119,6 @@ class Report:
     failed: tuple[str, ...] = ()
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class OutboxWorker:
     """Delivers due rows; `run_once` is one pass, `run` loops until `stop` is set.
 
@@ -164,7 +161,9 @@ class OutboxWorker:
 
     async def run_once(self) -> Report:
         rows = await self._call(lambda: self.store.due(self.now(), self.batch))
-        sent, retrying, failed = [], [], []
+        sent: list[str] = []
+        retrying: list[str] = []
+        failed: list[str] = []
         for row in rows:
             outcome = await self._deliver(row)
             {"sent": sent, "retrying": retrying, "failed": failed}[outcome].append(row.key)

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from console.monitor.sample import Sample
+from console.monitor.sample import Sample, SampleState
+from console.units import format_rate
 from probes.eocortex import EocortexResult
+
+if TYPE_CHECKING:
+    from probes.rdp import RdpResult
+    from probes.ssh import HostResult
 
 SERVER_ONLINE = "server_online"
 CAMERA = "camera"
@@ -37,8 +42,8 @@ class ServerProbe:
     server: str
     ts: datetime
     eocortex: EocortexResult
-    host: Any = None
-    rdp: Any = None
+    host: HostResult | None = None
+    rdp: RdpResult | None = None
 
 
 def evaluate(
@@ -55,7 +60,7 @@ def evaluate(
 def _sample(
     probe: ServerProbe,
     check: str,
-    state: str,
+    state: SampleState,
     detail: str,
     *,
     subject: str = "",
@@ -119,9 +124,11 @@ def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sampl
             _sample(
                 probe, CAMERA, "unknown", f"{name}: not checked ({why})", subject=camera, label=name
             )
-            for camera, name in known
+            # by name: the same order whether this process saw the cameras or read them back
+            for camera, name in sorted(known, key=lambda c: (c[1], c[0]))
         ]
     samples = []
+    state: SampleState
     for cam in eoc.cameras:
         if not cam.online:
             state, detail = "fail", f"{cam.name}: camera offline ({cam.stream_state})"
@@ -190,18 +197,11 @@ def _host(probe: ServerProbe, limits: Limits) -> list[Sample]:
             probe,
             DISK,
             "fail",
-            f"no disk activity: {human_rate(rate)} written {cause}; recording has stopped",
+            f"no disk activity: {format_rate(rate)} written {cause}; recording has stopped",
             value=rate,
         )
     else:
         disk_sample = _sample(
-            probe, DISK, "ok", f"disk writing {human_rate(rate)} {window}", value=rate
+            probe, DISK, "ok", f"disk writing {format_rate(rate)} {window}", value=rate
         )
     return [cpu_sample, disk_sample]
-
-
-def human_rate(bps: float) -> str:
-    for unit, size in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
-        if bps >= size:
-            return f"{bps / size:.1f} {unit}"
-    return f"{bps:.0f} B/s"

@@ -8,21 +8,24 @@ slow write nor an ad-hoc query ever blocks probes or the screen.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import duckdb
 
+from console.clock import Clock, utcnow
 from console.config import Config, Overrides, Server, SshSettings
 from console.monitor.budget import FileBudget, plan_files
 from console.monitor.checks import Limits, ServerProbe, evaluate
 from console.monitor.health import Health, LoopWatch
 from console.monitor.sample import Sample
+from console.monitor.webchecks import WebProber
 from console.store.database import Store, StoreError, api_url
 from console.store.worker import StoreFatal, StoreWorker
 from probes.eocortex import probe_eocortex, shutdown_parser_pool
@@ -30,12 +33,7 @@ from probes.rdp import RdpResult, probe_rdp
 from probes.ssh import HostResult, SshPool, SshTarget, probe_host
 
 log = logging.getLogger("nls.engine")
-Clock = Callable[[], datetime]
 BatchListener = Callable[["Batch"], Awaitable[None] | None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +103,8 @@ class Engine:
         self.config = config
         self.store = store
         self.clock = clock
-        self.targets = resolve_targets(config)
-        keep = sum(1 for t in self.targets.values() if t.ssh_settings and t.ssh_settings.keep_open)
+        # Counted from the configuration alone: the secrets are read on first use.
+        keep = sum(1 for s in config.servers if _keeps_ssh_open(config, s))
         self.budget: FileBudget = plan_files(config, keep, nofile)
         self.listeners: list[BatchListener] = []
         self.health = Health(clock, clear_after=max(config.monitor.interval, 60.0))
@@ -119,6 +117,14 @@ class Engine:
         self._ssh_pool = SshPool(keepalive_interval=60.0, max_open=keep)
         self._pins: dict[str, str] = {}
         self._unstored: list[Sample] = []
+        # issue 12: web service checks probe beside the servers when their ids are asked for
+        self.web = WebProber(config.web_checks, clock=clock)
+
+    @functools.cached_property
+    def targets(self) -> dict[str, ServerTarget]:
+        """Every server with its secrets, read on first use: a command that only reads the
+        store (`nls sql`, `nls mail list`) needs no probe credentials."""
+        return resolve_targets(self.config)
 
     async def start(self) -> None:
         self.watch.start()
@@ -131,6 +137,7 @@ class Engine:
         await self.watch.stop()
         await self._ssh_pool.close()
         shutdown_parser_pool()
+        await self.web.close()
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -156,15 +163,21 @@ class Engine:
         """Probe servers concurrently and evaluate their checks; nothing is stored yet.
 
         A probe that failed because of the monitor itself (no free file descriptor or port, a
-        stalled event loop) gives `unknown` samples and raises the self-health alarm.
+        stalled event loop) gives `unknown` samples and raises the self-health alarm. Web check
+        ids may be given beside server ids (None means every server, no web check).
         """
         ids = list(dict.fromkeys(self.targets if server_ids is None else server_ids))
+        web_ids = [i for i in ids if i in self.web.checks and i not in self.targets]
+        ids = [i for i in ids if i not in web_ids]
         unknown = [i for i in ids if i not in self.targets]
         if unknown:
             raise KeyError(f"unknown server(s): {', '.join(unknown)}")
         started = self.clock()
-        probes = await asyncio.gather(*(self._probe(self.targets[i]) for i in ids))
-        samples: list[Sample] = []
+        probes, web_samples = await asyncio.gather(
+            asyncio.gather(*(self._probe(self.targets[i]) for i in ids)),
+            self.web.probe(web_ids),
+        )
+        samples: list[Sample] = list(web_samples)
         cameras: list[tuple[str, str, str]] = []
         faults: dict[str, list[str]] = {}
         for probe in probes:
@@ -254,6 +267,11 @@ class Engine:
             dropped = len(self._unstored) - UNSTORED_CAP
             del self._unstored[:dropped]
             log.warning("dropped %d unknown samples kept for the failing store", dropped)
+
+    def unstored(self, server_ids: Iterable[str]) -> tuple[Sample, ...]:
+        """The newest unknown sample per key of these servers still waiting for the store."""
+        wanted = set(server_ids)
+        return tuple(_latest_per_key([s for s in self._unstored if s.server in wanted]))
 
     async def _write_unstored(self) -> None:
         """Store, as their own batch, the unknown samples of batches the store failed to take."""
@@ -419,6 +437,11 @@ def _target(
         ssh_settings=ssh_settings,
         rdp_port=rdp.port if rdp.enabled else None,
     )
+
+
+def _keeps_ssh_open(config: Config, server: Server) -> bool:
+    settings = ssh_settings_for(config, server)
+    return settings is not None and settings.keep_open
 
 
 def ssh_settings_for(config: Config, server: Server) -> SshSettings | None:

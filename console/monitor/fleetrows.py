@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from console.config import Config, Overrides
+from console.directory import Directory
 from console.fleetview import Failing, FleetCounts, ServerRow, Status
 from console.monitor.maintenance import MaintenanceWindow
 
@@ -19,19 +19,17 @@ from console.monitor.maintenance import MaintenanceWindow
 class RowBuilder:
     def __init__(
         self,
-        config: Config,
+        directory: Directory,
         quiet_until: Callable[[str], datetime | None],
         maintenance: Callable[[str, datetime], MaintenanceWindow | None],
         confirmed: Callable[[str], frozenset[tuple[str, str]]],
     ) -> None:
-        self.config = config
         self._quiet_until = quiet_until
         self._maintenance = maintenance
         self._confirmed = confirmed
-        overrides = Overrides(config)
         self._names: dict[str, tuple[str, str, str, str, str]] = {}
-        for s in config.servers:
-            c, i = overrides.owners(s)
+        for s in directory.servers.values():
+            c, i = directory.owners(s)
             self._names[s.id] = (s.name or s.id, c.id, c.name, i.id, i.name)
 
     def build(

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.config import Config, Customer, Installer, Overrides, Server
+from console.config import Config, Customer, Installer, Server
+from console.directory import Directory
 from console.mail.notify import Notification, NotifySettings, ServerFacts, build_notifications
 from console.monitor.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
 from console.monitor.maintenance import MaintenanceWindow, active_window
@@ -28,25 +29,21 @@ class Outcome:
 
 
 class AlertPipeline:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, directory: Directory | None = None) -> None:
         self.config = config
+        self.directory = directory = directory or Directory(config)
         self.states: dict[Key, AlertState] = {}
         self.windows: list[MaintenanceWindow] = []
         self._confirmed: dict[str, set[tuple[str, str]]] = {}
-        overrides = Overrides(config)
-        self._customer_of: dict[str, str] = {}
-        self._installer_of: dict[str, str] = {}
         self._policies: dict[str, ServerPolicy] = {}
         self._facts: dict[str, ServerFacts] = {}
         for server in config.servers:
-            customer, installer = overrides.owners(server)
-            self._customer_of[server.id] = customer.id
-            self._installer_of[server.id] = installer.id
+            customer, installer = directory.owners(server)
             self._policies[server.id] = ServerPolicy(
-                threshold=overrides.setting(server, "failures_before_alert"),
+                threshold=directory.setting(server, "failures_before_alert"),
                 recover_after=config.monitor.recover_after,
                 quiet_until=quiet_until(
-                    server.delivered, config.monitor.quiet_days, overrides.timezone(server)
+                    server.delivered, config.monitor.quiet_days, directory.timezone(server)
                 ),
             )
             self._facts[server.id] = _server_facts(server, customer, installer)
@@ -80,8 +77,9 @@ class AlertPipeline:
         return self._policies[server]
 
     def maintenance(self, server: str, at: datetime) -> MaintenanceWindow | None:
+        directory = self.directory
         return active_window(
-            self.windows, server, self._customer_of.get(server), self._installer_of.get(server), at
+            self.windows, server, directory.customer_of(server), directory.installer_of(server), at
         )
 
     def process(self, cycle: int, samples: Sequence[Sample]) -> Outcome:

@@ -15,11 +15,13 @@ was due) is logged with its lag, and the lag is shown in the console's header.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -29,10 +31,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
+from console.clock import Clock, utcnow
 from console.config import Config
+from console.directory import Directory, ScopeKind
+from console.errors import AccessDenied, BadRequest, MaintenanceError, NotFound, StoreError
 from console.fleetview import (
-    AccessDenied,
     CameraRow,
+    CheckResult,
     FleetSnapshot,
     MailRow,
     SampleRow,
@@ -40,16 +45,22 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller, this_process
 from console.mail.health import health_mail
 from console.mail.mailer import Mailer, MailError
-from console.monitor.engine import Batch, Clock, Engine, utcnow
+from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.health import HealthStatus
-from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceError, MaintenanceWindow
+from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store, StoreError, store_options
-from console.store.worker import StoreFatal, StoreWorker
+from console.store.database import Store, api_url, store_options
+from console.store.sandbox import QueryLimits
+from console.store.worker import ClientRun, StoreFatal, StoreWorker
 
+if TYPE_CHECKING:
+    from console.mail.outbox import OutboxWorker
+
+T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
@@ -62,11 +73,29 @@ def phase(server_id: str, slots: int) -> int:
 
 
 class FleetService:
-    def __init__(self, config: Config, *, clock: Clock = utcnow, schedule: bool = True) -> None:
+    """`schedule`: probe on the interval; `deliver`: send the outbox's mails. A one-shot command
+    runs with neither: its cycle stores samples, alert states and mails exactly as the daemon's
+    would, and the mails wait in the outbox for the next process that delivers."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utcnow,
+        schedule: bool = True,
+        deliver: bool = True,
+    ) -> None:
         self.config = config
+        self.directory = Directory(config)
         self.clock = clock
         self.schedule = schedule
-        self.store = StoreWorker(config.database_path, options=store_options(config))
+        self.deliver = deliver
+        self.store = StoreWorker(
+            config.database_path,
+            options=store_options(config),
+            limits=QueryLimits.from_settings(config.sql),
+            concurrent=config.sql.concurrent,
+        )
         self.engine = Engine(config, self.store, clock=clock)
         # Time zones are read from files on first use; with no free file descriptor (the very
         # failure the self-health alarm reports) they could not be, so load them now and keep them.
@@ -77,11 +106,11 @@ class FleetService:
         """Set when the service cannot go on (the store is beyond repair): its owner must end
         the process with a non-zero status rather than run on storing nothing."""
         self.fatal = asyncio.Event()
-        self.alerts = AlertPipeline(config)
+        self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
         self._builder = RowBuilder(
-            config,
+            self.directory,
             lambda s: self.alerts.policy(s).quiet_until,
             self.alerts.maintenance,
             self.alerts.confirmed,
@@ -95,14 +124,18 @@ class FleetService:
         self._buckets: dict[int, list[str]] = {}
         for server in config.servers:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
-        self._outbox: Any = None
+        self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._health_mail: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._failures = 0
+        self._failure: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.schedule:
+            self.engine.targets  # noqa: B018 - read every secret now: a missing one fails at start
         await self.store.open()
         await self.engine.start()
         states = await self.store.call(Store.alert_states)
@@ -110,7 +143,7 @@ class FleetService:
         self.alerts.load(states, windows)
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
-        if self.config.smtp is not None:
+        if self.config.smtp is not None and self.deliver:
             await self._start_outbox()
         self.engine.health.listeners.append(self._health_changed)
         if self.schedule:
@@ -203,7 +236,7 @@ class FleetService:
         self._batch_waiters.append(future)
         return await future
 
-    def add_listener(self, listener: Any) -> None:
+    def add_listener(self, listener: BatchListener) -> None:
         """Call `listener(batch)` (sync or async) after every stored batch, e.g. to log it."""
         self.engine.listeners.append(listener)
 
@@ -276,13 +309,30 @@ class FleetService:
             await self.run_cycle(servers, due=due)
         except StoreFatal:
             pass  # logged once by _fail; the owner ends the process
-        except (StoreError, duckdb.Error) as exc:
-            log.error(
-                "batch not stored; its samples are kept as unknown",
-                extra={"event": "store_failed", "servers": len(servers), "error": str(exc)},
-            )
-        except Exception:
-            log.exception("cycle for %d servers failed", len(servers))
+        except Exception as exc:
+            self._cycle_failed(exc, len(servers))
+        else:
+            if self._failures:
+                _event(logging.WARNING, "cycle_recovered", failed_batches=self._failures)
+                self._failures, self._failure = 0, None
+
+    def _cycle_failed(self, exc: Exception, servers: int) -> None:
+        """Log why batches fail once per cause, not once per batch: on a full disk the first
+        line says "No space left on device" and the next ones would only bury it. The store
+        rolled the batch back and the engine keeps its samples as unknown, stored once the
+        store works again; the next slot tries again, and a success logs the recovery."""
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        self._failures += 1
+        if cause == self._failure:
+            _event(logging.DEBUG, "cycle_failed_again", servers=servers, failed=self._failures)
+            return
+        self._failure = cause
+        known = isinstance(exc, duckdb.Error | OSError | StoreError)
+        log.error(
+            "batch not stored; its samples are kept as unknown" if known else "cycle_failed",
+            exc_info=None if known else exc,
+            extra={"event": "cycle_failed", "servers": servers, "error": cause},
+        )
 
     def _schedule_retries(self) -> None:
         retry = self.config.monitor.retry_interval
@@ -291,7 +341,7 @@ class FleetService:
         when = self.clock() + timedelta(seconds=retry)
         for server in sorted(self.alerts.pending_servers()):
             self._scheduler.add_job(
-                self.run_cycle,
+                self._run_slot,
                 DateTrigger(run_date=when),
                 args=[[server]],
                 id=f"retry-{server}",
@@ -332,7 +382,7 @@ class FleetService:
         assert self.config.smtp is not None
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
-        async def on_store_thread(fn: Any) -> Any:
+        async def on_store_thread(fn: Callable[[], T]) -> T:
             return await self.store.call(lambda _store: fn())
 
         self._outbox = OutboxWorker(
@@ -345,7 +395,7 @@ class FleetService:
     def _health_changed(self, old: HealthStatus, new: HealthStatus) -> None:
         """One mail to ops when the alarm is raised and one when it clears (never per batch)."""
         smtp = self.config.smtp
-        if smtp is None:
+        if smtp is None or not self.deliver:  # a one-shot command reports it by its exit status
             return
         recipients = tuple(smtp.ops_emails or ([smtp.ops_address] if smtp.ops_address else ()))
         if not recipients:
@@ -379,10 +429,18 @@ class FleetService:
 
     # -- views ------------------------------------------------------------------------------
 
-    def view(self, installer: str | None = None) -> FleetView:
-        if installer is not None and installer not in {i.id for i in self.config.installers}:
-            raise KeyError(f"no installer {installer!r}")
-        return FleetView(self, installer)
+    def view(self, scope: Caller | str | None = None) -> FleetView:
+        """A FleetSource acting for `scope`: a Caller (the daemon's peer, or this process's own
+        role from `console.sources.open_source`), or an installer id (or None) for this
+        process's own user as ops, e.g. the demo or a test. NotFound for an unknown installer."""
+        if isinstance(scope, Caller):
+            caller = scope
+        else:
+            me = this_process()
+            caller = Caller(me.uid, me.user, "ops").narrow(scope)
+        if caller.installer is not None:
+            self.directory.require("installer", caller.installer)
+        return FleetView(self, caller)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
         queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
@@ -402,6 +460,10 @@ class FleetService:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(tuple(self.rows.values()))
+
+
+def _event(level: int, name: str, **fields: Any) -> None:
+    log.log(level, name, extra={"event": name, **fields})
 
 
 def _close(queue: asyncio.Queue[Any]) -> None:
@@ -427,19 +489,18 @@ def _figures(
 
 
 class FleetView:
-    """A FleetSource over the service, optionally limited to one installer's servers."""
+    """A FleetSource over the service acting for one Caller: ops see everything, a caller
+    scoped to an installer sees only that installer's servers and gets no SQL. The view, not
+    the client, decides what a write means: ids, authors and record times are its own."""
 
-    mode = "embedded"
+    mode: Literal["embedded", "attached"] = "embedded"
 
-    def __init__(self, service: FleetService, installer: str | None) -> None:
+    def __init__(self, service: FleetService, caller: Caller) -> None:
         self.service = service
-        self.installer = installer
-        config = service.config
-        if installer is None:
-            self._servers: frozenset[str] | None = None
-        else:
-            customers = {c.id for c in config.customers if c.installer == installer}
-            self._servers = frozenset(s.id for s in config.servers if s.customer in customers)
+        self.caller = caller
+        self.installer = caller.installer
+        self.directory = service.directory
+        self._servers = self.directory.visible_servers(self.installer)
         self._queues: list[asyncio.Queue[Any]] = []
 
     def _visible(self, server_id: str) -> bool:
@@ -447,7 +508,15 @@ class FleetView:
 
     def _check(self, server_id: str) -> None:
         if server_id not in self.service.rows or not self._visible(server_id):
-            raise KeyError(f"no server {server_id!r}")
+            raise NotFound(f"no server {server_id!r}; see `nls config check`")
+
+    def _require(self, kind: ScopeKind, scope_id: str) -> None:
+        """NotFound for an id that does not exist or lies outside this scope (a scoped console
+        is not told which ids other installers have)."""
+        if self.installer is None:
+            self.directory.require(kind, scope_id)
+        elif not self.directory.in_scope(self.installer, kind, scope_id):
+            raise NotFound(f"no {kind} {scope_id!r}")
 
     async def info(self) -> SourceInfo:
         svc = self.service
@@ -459,6 +528,8 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            user=self.caller.user,
+            role=self.caller.role,
             health=svc.health.line(),
             lag_s=svc.health.lag_s,
         )
@@ -491,8 +562,7 @@ class FleetView:
         self._check(server_id)
         svc = self.service
         now = svc.clock()
-        target = svc.engine.targets[server_id]
-        server = target.config
+        server = self.directory.server(server_id)
         cameras, latest, availability = await svc.store.read(
             _detail, server_id, now - timedelta(days=30), now
         )
@@ -501,7 +571,7 @@ class FleetView:
             "address": server.address,
             "platform": server.platform,
             "delivered": server.delivered.isoformat() if server.delivered else None,
-            "eocortex_api": target.api_url,
+            "eocortex_api": api_url(svc.config, server),
             "customer": f"{row.customer_name} ({row.customer_id})",
             "installer": f"{row.installer_name} ({row.installer_id})",
             "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,
@@ -513,6 +583,8 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
+        if since.tzinfo is None:
+            raise BadRequest(f"since {since.isoformat()} has no time zone; give UTC")
         now = self.service.clock()
         table = await self.service.store.read(
             Store.named, "history", [server_id, check, since, now]
@@ -520,20 +592,55 @@ class FleetView:
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
-        if self.installer is not None:
-            raise AccessDenied("SQL is not available in an installer-scoped console")
-        return await self.service.store.read(Store.query, query)
+        """The whole result (cut at the [sql] limits), e.g. for the embedded console."""
+        self._sql_allowed()
+        return await self.service.store.client_table(query, who=self.caller.user)
 
-    async def check_now(self, server_ids: Sequence[str] | None = None) -> int:
+    def sql_stream(self, query: str) -> contextlib.AbstractAsyncContextManager[ClientRun]:
+        """The result piece by piece, for the daemon's socket (see StoreWorker.client_query)."""
+        self._sql_allowed()
+        return self.service.store.client_query(query, who=self.caller.user)
+
+    def _sql_allowed(self) -> None:
+        if not self.caller.may_sql:
+            who = (
+                f"installer {self.installer}'s console"
+                if self.caller.role == "ops"
+                else f"{self.caller.user} (staff of installer {self.installer})"
+            )
+            raise AccessDenied(
+                f"SQL is not available to {who}: SQL cannot be limited to one installer's data"
+            )
+
+    async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
+        """Probe now; each server once however often it is named (an empty list: all)."""
         ids = (
-            list(server_ids)
+            list(dict.fromkeys(server_ids))
             if server_ids
-            else [s for s in self.service.engine.targets if self._visible(s)]
+            else [s for s in self.service.rows if self._visible(s)]
         )
         for server in ids:
+            if not isinstance(server, str):
+                raise BadRequest(f"server id {server!r} is not text")
             self._check(server)
-        batch = await self.service.run_cycle(ids)
-        return len(batch.samples)
+        svc = self.service
+        rows = tuple(svc.rows[s] for s in dict.fromkeys(ids))
+        try:
+            batch = await svc.run_cycle(ids)
+        except StoreFatal:
+            raise
+        except (StoreError, OSError, duckdb.Error):
+            # The monitor's own failure: the probes ran and their samples wait in the engine as
+            # unknown until the store takes them; the caller gets those, with the alarm.
+            if not svc.health.line():
+                raise
+            return CheckResult(svc.engine.unstored(ids), rows, 0, svc.health.line())
+        rows = tuple(svc.rows[s] for s in dict.fromkeys(ids))
+        return CheckResult(batch.samples, rows, batch.notifications, svc.health.line())
+
+    async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
+        self._require(scope_kind, scope_id)
+        return self.directory.zone(scope_kind, scope_id)
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         windows = await self.service.store.call(
@@ -542,22 +649,41 @@ class FleetView:
         return [w for w in windows if self._window_visible(w)]
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a window as this view's caller: the id, the author and the record time are the
+        daemon's; an announcement in the future is refused, one in the past is kept beside the
+        time it was recorded."""
         if not self._window_visible(window):
             raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
-        self._validate_scope(window)
-        stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
+        self._require(window.scope_kind, window.scope_id)
+        now = self.service.clock()
+        if window.announced_at > now + timedelta(minutes=5):
+            raise MaintenanceError(
+                f"announced_at {window.announced_at.isoformat()} is in the future; give when the "
+                "customer was told (default: now)"
+            )
+        window = dataclasses.replace(window, id=0, created_by=self.caller.user, removed_at=None)
+        stored = await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).add(
+                window, author=self.caller.user, recorded_at=now
+            )
+        )
         await self._reload_windows()
         return stored
 
     async def maintenance_remove(self, window_id: int) -> None:
         visible = {w.id for w in await self.maintenance_list()}
         if window_id not in visible:
-            raise KeyError(f"no maintenance window {window_id}")
+            raise NotFound(f"no active maintenance window {window_id}; see `nls maintenance list`")
         now = self.service.clock()
-        await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
+        user = self.caller.user
+        await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).remove(window_id, now, by=user)
+        )
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise BadRequest(f"limit {limit!r} is not a number of mails from 1 to 10000")
         rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
@@ -576,28 +702,7 @@ class FleetView:
             svc._publish(changed)
 
     def _window_visible(self, window: MaintenanceWindow) -> bool:
-        if self.installer is None:
-            return True
-        config = self.service.config
-        if window.scope_kind == "installer":
-            return window.scope_id == self.installer
-        if window.scope_kind == "customer":
-            return any(
-                c.id == window.scope_id and c.installer == self.installer for c in config.customers
-            )
-        return self._visible(window.scope_id)
-
-    def _validate_scope(self, window: MaintenanceWindow) -> None:
-        config = self.service.config
-        known = {
-            "server": {s.id for s in config.servers},
-            "customer": {c.id for c in config.customers},
-            "installer": {i.id for i in config.installers},
-        }[window.scope_kind]
-        if window.scope_id not in known:
-            raise MaintenanceError(
-                f"no {window.scope_kind} {window.scope_id!r} in the configuration"
-            )
+        return self.directory.in_scope(self.installer, window.scope_kind, window.scope_id)
 
 
 def _detail(

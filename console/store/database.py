@@ -19,10 +19,23 @@ import duckdb
 import pyarrow as pa
 
 import sql
+from console.clock import utcnow
+from console.directory import Directory
+from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedError
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
 from console.store.compact import STATE_CODES, TemplateCache, render_sql, round_value
+from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
+
+__all__ = [
+    "QueryError",
+    "ReadOnlyError",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "check_read_only",
+]
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -41,32 +54,17 @@ SAMPLE_SCHEMA = pa.schema(
     ]
 )
 
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
-_SAFE_PRAGMAS = re.compile(
-    r"^\s*(pragma\s+)?(show_tables|show_tables_expanded|table_info|database_size|version|"
-    r"storage_info|show)\b",
-    re.IGNORECASE,
-)
-
-
-class StoreError(Exception):
-    """A store problem phrased for the operator."""
-
-    exit_code = 1
-
-
-class StoreLockedError(StoreError):
-    exit_code = 3
-
-
-class ReadOnlyError(StoreError):
-    exit_code = 2
-
 
 def connect(
-    path: Path, *, read_only: bool = False, settings: dict[str, Any] | None = None
+    path: Path,
+    *,
+    read_only: bool = False,
+    allowed_directories: tuple[str, ...] = (),
+    settings: dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the file with extension downloads off: a missing extension must fail, not fetch."""
+    """Open the file locked down (see `console.store.sandbox.lock_down`): no file access beyond
+    `allowed_directories`, no extension downloads, configuration frozen (so `settings`, e.g.
+    the checkpoint threshold, are given here, before the lock)."""
     try:
         con = duckdb.connect(
             str(path),
@@ -83,8 +81,29 @@ def connect(
                 "process per file: if `nls --daemon` runs, the console and commands attach to it; "
                 "otherwise stop the other process."
             ) from None
-        raise StoreError(f"{path}: cannot open the database: {text}") from None
+        raise _open_error(path, exc) from None
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from None
+    lock_down(con, allowed_directories)
     return con
+
+
+def _open_error(path: Path, exc: Exception) -> StoreError:
+    """One line saying which file is damaged and what to do (DuckDB replays the WAL on open)."""
+    text = str(exc).splitlines()[0]
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists() and any(
+        word in text.lower() for word in ("wal", "replay", "checksum", "corrupt", "serializ")
+    ):
+        return StoreError(
+            f"{wal}: the write-ahead log of {path} is damaged and cannot be replayed ({text}). "
+            f"Stop every nls process, move {wal.name} aside (the writes since the last checkpoint "
+            "are lost) and start again; keep the moved file for a bug report."
+        )
+    return StoreError(
+        f"{path}: cannot open the database ({text}). If the file is damaged, restore it from a "
+        "backup, or move it aside to start an empty store."
+    )
 
 
 class Store:
@@ -100,15 +119,22 @@ class Store:
         read_only: bool = False,
         settings: dict[str, Any] | None = None,
         archive: Path | None = None,
+        allowed_directories: tuple[str, ...] = (),
     ) -> None:
         self.path = path
         self.read_only = read_only
-        self.archive = archive
+        self.archive = archive.resolve() if archive is not None else None
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise StoreError(f"{path}: no database yet; run `nls check` or start the console once")
-        self.con = connect(path, read_only=read_only, settings=settings)
+        # The archive is the one folder the engine reads and writes besides the database; no
+        # client statement may name it (console.store.sandbox, line 3).
+        if self.archive is not None:
+            allowed_directories = (*allowed_directories, str(self.archive))
+        self.con = connect(
+            path, read_only=read_only, allowed_directories=allowed_directories, settings=settings
+        )
         self._series: dict[tuple[str, str, str], tuple[int, str]] = {}
         self._details: dict[str, int] = {}
         self._defaults: dict[tuple[str, int], int] = {}
@@ -153,26 +179,29 @@ class Store:
         return rows[0][0] if rows else None
 
     def migrate(self) -> int:
-        """Apply pending migrations, each in its own transaction; returns the new version."""
+        """Apply every migration not applied yet, by number, each in its own transaction (one
+        added later with a lower number than the newest applied still runs); returns the new
+        version."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, name VARCHAR, applied TIMESTAMPTZ)"
         )
+        applied = {v for (v,) in self.con.execute("SELECT version FROM schema_version").fetchall()}
         current = self.version()
         for version, name, text in sql.migrations():
-            if version <= current:
+            if version in applied:
                 continue
             self.con.execute("BEGIN")
             try:
                 self.con.execute(text)
                 self.con.execute(
-                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, _now()]
+                    "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, utcnow()]
                 )
                 self.con.execute("COMMIT")
             except Exception:
-                self.con.execute("ROLLBACK")
+                _rollback(self.con)
                 raise
-            current = version
+            current = max(current, version)
         return current
 
     # -- retention ------------------------------------------------------------------------
@@ -280,9 +309,7 @@ class Store:
                 "SELECT id, server, check_name, subject, label FROM series"
             ).fetchall()
         }
-        self._details = dict(
-            self.con.execute("SELECT template, id FROM details").fetchall()  # type: ignore[arg-type]
-        )
+        self._details = dict(self.con.execute("SELECT template, id FROM details").fetchall())
         self._defaults = {
             (check, state): detail
             for check, state, detail in self.con.execute(
@@ -316,6 +343,7 @@ class Store:
                 ]
             ),
         )
+        directory = Directory(config)
         customers = pa.Table.from_pylist(
             [
                 {
@@ -323,7 +351,7 @@ class Store:
                     "name": c.name,
                     "installer": c.installer,
                     "sla_plan": c.sla_plan,
-                    "timezone": c.timezone or config.installer(c.installer).timezone,
+                    "timezone": directory.zone("customer", c.id),
                 }
                 for c in config.customers
             ],
@@ -368,7 +396,7 @@ class Store:
                 con.unregister("incoming")
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
 
     # -- samples ----------------------------------------------------------------------------
@@ -447,10 +475,7 @@ class Store:
             t3 = time.perf_counter()
             encoded.adopt(self)
         except Exception:
-            # A failed COMMIT has already ended the transaction; a ROLLBACK error then would
-            # hide the cause ("No space left on device") behind "no transaction is active".
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
+            _rollback(con)
             raise
         finally:
             with contextlib.suppress(duckdb.Error):
@@ -458,8 +483,65 @@ class Store:
                 con.unregister("seen")
         return {"arrow": t1 - t0, "append": t2 - t1, "fold_commit": t3 - t2, "total": t3 - t0}
 
-    def _encode(self, cycle: int, samples: Sequence[Sample]) -> _Encoded:
+    def _encode(self, cycle: int | Sequence[int], samples: Sequence[Sample]) -> _Encoded:
         return _Encoded(self, cycle, samples)
+
+    def import_samples(self, incoming: pa.Table) -> tuple[int, int]:
+        """Append imported samples not stored yet (raw or archived) through the batch write
+        path (series, detail templates, rollups), then recompute the derived tables of the
+        series they touch from their whole history; one transaction. Returns (added, series).
+        `incoming`: console.reports.importer.IMPORT_SCHEMA, validated and deduplicated."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        encoded: _Encoded | None = None
+        try:
+            con.register("imp_in", incoming)
+            con.execute(sql.query("import_new"))
+            new = con.sql("SELECT * FROM imp_new ORDER BY ts").to_arrow_table()
+            series = int(self.scalar("SELECT count(*) FROM imp_keys"))
+            if new.num_rows:
+                rows = new.to_pylist()
+                encoded = self._encode(
+                    [r["cycle"] for r in rows],
+                    [
+                        Sample(
+                            ts=r["ts"],
+                            server=r["server"],
+                            check=r["check_name"],
+                            subject=r["subject"],
+                            state=r["state"],
+                            value=r["value"],
+                            detail=r["detail"] or "",
+                            latency_ms=r["latency_ms"],
+                        )
+                        for r in rows
+                    ],
+                )
+                encoded.insert_dictionaries(con)
+                con.register("batch", encoded.batch)
+                con.execute(
+                    "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, "
+                    "latency_ms, detail_id FROM batch ORDER BY ts, series"
+                )
+                first = new.column("ts")[0].as_py()
+                hour = first.replace(minute=0, second=0, microsecond=0)
+                run_script(
+                    con, sql.query("fold_rollups"), {"hour": hour, "day": hour.replace(hour=0)}
+                )
+                con.execute(sql.query("import_refold"))
+            con.execute("DROP TABLE imp_new")
+            con.execute("DROP TABLE imp_keys")
+            con.execute("COMMIT")
+        except Exception:
+            _rollback(con)
+            raise
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("imp_in")
+                con.unregister("batch")
+        if encoded is not None:
+            encoded.adopt(self)
+        return new.num_rows, series
 
     def known_cameras(self) -> dict[str, list[tuple[str, str]]]:
         """Cameras seen before, per server, so an unreachable server's cameras become unknown."""
@@ -488,13 +570,18 @@ class Store:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def query(self, text: str, params: Sequence[Any] | None = None) -> pa.Table:
-        """Run read-only SQL and return an Arrow table; writes are refused before they run."""
-        check_read_only(text)
+    def query(
+        self, text: str, params: Sequence[Any] | None = None, *, limits: QueryLimits | None = None
+    ) -> pa.Table:
+        """Run one client statement (read-only, sandboxed, bounded) and return an Arrow table;
+        a result cut by `limits` says so in its schema metadata (`sandbox.result_cut`)."""
+        if params:
+            raise ReadOnlyError("client SQL takes no parameters")
+        query = ClientQuery(self.con, text, limits or QueryLimits())
         try:
-            return self._arrow(text, params)
-        except duckdb.Error as exc:
-            raise StoreError(f"SQL error: {exc}") from None
+            return query.read_all()
+        finally:
+            query.close()
 
     def named(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self._arrow(sql.query(name), params)
@@ -519,22 +606,8 @@ def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]
 
 
 def check_read_only(text: str) -> None:
-    """Refuse anything but queries, whichever process runs them."""
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as exc:
-        raise StoreError(f"SQL error: {exc}") from None
-    if not statements:
-        raise ReadOnlyError("no SQL statement given")
-    for statement in statements:
-        kind = statement.type.name
-        if kind not in READ_ONLY_STATEMENTS or (
-            kind == "PRAGMA" and not _SAFE_PRAGMAS.match(statement.query)
-        ):
-            raise ReadOnlyError(
-                f"refused: {kind} statements are not allowed here; nls sql is read-only "
-                "(SELECT, WITH ... SELECT, EXPLAIN, DESCRIBE, SHOW). Export with --format csv|json."
-            )
+    """Refuse anything a client may not run, before it runs (ReadOnlyError says why)."""
+    check_client_sql(text)
 
 
 SAMPLE_SCHEMA_STORED = pa.schema(
@@ -551,7 +624,8 @@ class _Encoded:
     """One batch in both forms: the readable columns (the folds read them) and the compact ids
     (what `sample_rows` keeps), plus the dictionary entries it adds, adopted after COMMIT."""
 
-    def __init__(self, store: Store, cycle: int, samples: Sequence[Sample]) -> None:
+    def __init__(self, store: Store, cycle: int | Sequence[int], samples: Sequence[Sample]) -> None:
+        """`cycle`: the batch's, or one per sample (imported history)."""
         series = store._series
         details = store._details
         defaults = store._defaults
@@ -604,7 +678,7 @@ class _Encoded:
             sid_.append(sid)
             code_.append(code)
             did_.append(None if did == usual else did)
-        columns["cycle"] = [cycle] * len(samples)
+        columns["cycle"] = [cycle] * len(samples) if isinstance(cycle, int) else list(cycle)
         self.batch = pa.Table.from_pydict(columns, schema=SAMPLE_SCHEMA_STORED)
 
     def insert_dictionaries(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -687,8 +761,12 @@ def api_url(config: Config, server: Any) -> str:
     return server.eocortex_url or f"http://{server.address}:{config.eocortex.port}"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what failed, keeping the failure: after an I/O error (a full disk) DuckDB has
+    already ended the transaction, and "cannot rollback - no transaction is active" would hide
+    the real cause ("No space left on device")."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _month_start(moment: datetime, months: int = 0) -> datetime:

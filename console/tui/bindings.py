@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance"]
 CONTEXT_TITLES: dict[Context, str] = {
@@ -163,7 +163,7 @@ def commands_for(context: Context) -> list[Command]:
     return [c for c in COMMANDS if c.context == context]
 
 
-def bindings_for(context: Context) -> list[Binding]:
+def bindings_for(context: Context) -> list[BindingType]:
     """Textual bindings of one context, with ids so a user keymap can rebind them."""
     return [
         Binding(

@@ -11,6 +11,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -144,7 +145,7 @@ class FleetGrid(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor_up", "Up", show=False, id="fleetgrid.cursor_up"),
         Binding("down", "cursor_down", "Down", show=False, id="fleetgrid.cursor_down"),
         Binding("pageup", "page_up", "Page up", show=False, id="fleetgrid.page_up"),

@@ -14,28 +14,12 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 from typing import Any, Literal
 
+from console import units
+from console.clock import utcnow
 from console.fleetview import FleetCounts, ServerRow, Status
+from console.status import LABEL, PROBLEM_STATUSES, QUIET_STATUSES, SEVERITY
 
-SEVERITY: dict[str, int] = {
-    "down": 0,
-    "problem": 1,
-    "pending": 2,
-    "unknown": 3,
-    "maintenance": 4,
-    "quiet": 5,
-    "up": 6,
-}
-STATUS_LABEL: dict[str, str] = {
-    "up": "● UP",
-    "pending": "◔ PEND",
-    "problem": "▲ PROB",
-    "down": "✖ DOWN",
-    "quiet": "◌ QUIET",
-    "maintenance": "⚒ MAINT",
-    "unknown": "? UNKN",
-}
-PROBLEM_STATUSES: frozenset[Status] = frozenset({"pending", "problem", "down"})
-QUIET_STATUSES: frozenset[Status] = frozenset({"quiet", "maintenance"})
+STATUS_LABEL = LABEL
 MISSING = "—"
 TIMES = "\u00d7"
 
@@ -82,9 +66,8 @@ class GridFilter:
         return replace(self, text=text)
 
 
-def utc_now() -> datetime:
-    """The default clock; views take a clock function so tests and snapshots can freeze it."""
-    return datetime.now(UTC)
+utc_now = utcnow
+"""The default clock; views take a clock function so tests and snapshots can freeze it."""
 
 
 def format_age(when: datetime | None, now: datetime) -> str:
@@ -104,14 +87,8 @@ def format_age(when: datetime | None, now: datetime) -> str:
 
 
 def format_rate(bps: float | None) -> str:
-    """Decimal units (1 KB = 1000 B), as disk and network tools report them."""
-    if bps is None:
-        return MISSING
-    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3)):
-        if bps >= scale:
-            value = bps / scale
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-    return f"{bps:.0f} B/s"
+    """`console.units.format_rate`, with the grid's mark for a missing value."""
+    return MISSING if bps is None else units.format_rate(bps)
 
 
 def format_failing(row: ServerRow) -> str:
@@ -356,6 +333,10 @@ class GridModel:
         if sort_key not in COLUMN_BY_KEY:
             raise ValueError(f"unknown column {sort_key!r}")
         self._serials = itertools.count(1)
+        self._sorted: list[str] = []
+        self._order: list[str] = []
+        self._visible: set[str] = set()
+        self._positions: dict[str, int] | None = None
         self._sort_column = COLUMN_BY_KEY[sort_key]
         self._descending = descending
         self._filter = filter or GridFilter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.content import Content
 from textual.widget import Widget
@@ -127,7 +127,7 @@ class NlsHeader(Widget):
 
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     def on_mount(self) -> None:
         self.watch(self.app, "status", self._status_changed, init=False)

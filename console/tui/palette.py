@@ -7,7 +7,7 @@ few milliseconds per keystroke, not 10,000 fuzzy matches.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -31,7 +31,7 @@ def server_needle(query: str) -> str:
 class NlsCommands(Provider):
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     def _commands(self) -> list[Command]:
         app = self.nls_app

@@ -105,10 +105,10 @@ class SimServer:
     _http_pending: bool = field(default=False, repr=False, compare=False)
     _http_wanted: bool = field(default=False, repr=False, compare=False)
     _extra: list[asyncio.AbstractServer] = field(default_factory=list, repr=False, compare=False)
-    _connections: set[asyncio.BaseTransport] = field(default_factory=set, repr=False, compare=False)
-    _host_conns: set[asyncio.BaseTransport] = field(default_factory=set, repr=False, compare=False)
+    _connections: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
+    _host_conns: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
     """Established SSH connections (their transports), so host_down can silence them."""
-    _silent: list[asyncio.BaseTransport] = field(default_factory=list, repr=False, compare=False)
+    _silent: list[asyncio.Transport] = field(default_factory=list, repr=False, compare=False)
 
     @cached_property
     def guid(self) -> str:
@@ -399,7 +399,7 @@ class Fleet:
             if transport.is_closing():
                 continue
             with contextlib.suppress(AttributeError, RuntimeError):
-                transport.pause_reading()  # type: ignore[attr-defined]
+                transport.pause_reading()
             server._silent.append(transport)
         server._connections.clear()
         server._host_conns.clear()

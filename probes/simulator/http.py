@@ -85,7 +85,7 @@ Handler = Callable[[Request], Response | None]
 class H11Protocol(asyncio.Protocol):
     """One HTTP/1.1 connection: keep-alive, pipelining, bounded request bodies."""
 
-    def __init__(self, handler: Handler, connections: set[asyncio.BaseTransport] | None = None):
+    def __init__(self, handler: Handler, connections: set[asyncio.Transport] | None = None):
         self.handler = handler
         self.connections = connections
         self.conn = h11.Connection(h11.SERVER)
@@ -205,6 +205,7 @@ class EocortexProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self.server._http_wanted:
+            assert isinstance(transport, asyncio.Transport)
             transport.abort()
             return
         super().connection_made(transport)

@@ -34,7 +34,18 @@ CPUS = 4
 MB = 1024 * 1024
 _LINGER_RST = struct.pack("ii", 1, 0)
 
-SshListenerFactory = Callable[["SimServer"], Awaitable[list[asyncio.AbstractServer]]]
+Listen = Callable[["SimServer"], Awaitable[list[asyncio.AbstractServer]]]
+
+
+class SshListenerFactory:
+    """Opens one server's SSH listener when called; `host_key` is the fleet's one host key."""
+
+    def __init__(self, host_key: asyncssh.SSHKey, listen: Listen) -> None:
+        self.host_key = host_key
+        self._listen = listen
+
+    def __call__(self, server: SimServer) -> Awaitable[list[asyncio.AbstractServer]]:
+        return self._listen(server)
 
 
 def _rng(server: SimServer, calls: dict[str, int]) -> random.Random:
@@ -244,5 +255,4 @@ def ssh_listener_factory(
             server.ssh_port = listener.get_port()
         return [listener]  # type: ignore[list-item]
 
-    factory.host_key = key  # type: ignore[attr-defined]
-    return factory
+    return SshListenerFactory(key, factory)

@@ -7,7 +7,7 @@ handler; a failed source call becomes a notification instead of a crash.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import work
 from textual.app import ComposeResult
@@ -30,7 +30,7 @@ class NlsScreen(Screen[None]):
 
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     @property
     def source(self) -> FleetSource:
@@ -43,7 +43,7 @@ class NlsScreen(Screen[None]):
 class NlsModal(ModalScreen[Any]):
     @property
     def nls_app(self) -> NlsApp:
-        return self.app  # type: ignore[return-value]
+        return cast("NlsApp", self.app)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.nls_app.worker_changed(event)

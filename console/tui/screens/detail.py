@@ -247,8 +247,8 @@ class DetailScreen(NlsScreen):
     @work(exclusive=True, group="check", exit_on_error=False)
     async def _check_now(self) -> None:
         self.notify(f"Probing {self.server_id}…", timeout=2)
-        stored = await self.source.check_now([self.server_id])
-        self.notify(f"{self.server_id}: {stored} samples stored", timeout=3)
+        result = await self.source.check_now([self.server_id])
+        self.notify(f"{self.server_id}: {len(result.samples)} samples stored", timeout=3)
         self.load_detail()
 
 

@@ -3,11 +3,9 @@ recurring by cron), and removal. Windows are stored by the source; removal is so
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,67 +13,27 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from console.monitor.maintenance import SCOPE_KINDS, MaintenanceError, MaintenanceWindow
+from console.errors import NlsError
+from console.monitor.maintenance import SCOPE_KINDS, MaintenanceWindow
+from console.monitor.windowtext import WindowText, read_window
 from console.tui.bindings import Context, bindings_for
 from console.tui.screens.base import ListScreen, NlsModal
 
-DEFAULT_ZONE = "Europe/Brussels"
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("scope_id", "Scope id", "server, customer or installer id"),
-    ("starts", "Starts", "YYYY-MM-DD HH:MM (one-off, local time)"),
-    ("ends", "Ends", "YYYY-MM-DD HH:MM (one-off, local time)"),
+    ("start", "Starts", "YYYY-MM-DD HH:MM (one-off, in the scope's zone)"),
+    ("end", "Ends", "YYYY-MM-DD HH:MM (one-off, in the scope's zone)"),
     ("cron", "Cron", "recurring: min hour dom mon dow, e.g. 0 2 * * sun"),
     ("duration", "Minutes", "recurring: duration in minutes"),
-    ("timezone", "Time zone", DEFAULT_ZONE),
+    ("timezone", "Time zone", "default: the scope's zone"),
     ("reason", "Reason", "why (SLA reports quote it)"),
 )
 
 
-def _local(text: str, zone: ZoneInfo, name: str) -> datetime | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise MaintenanceError(f"{name} {text!r}: write YYYY-MM-DD HH:MM") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
-
-
-def window_from_form(
-    values: Mapping[str, str], *, scope_kind: str, now: datetime, user: str = ""
-) -> MaintenanceWindow:
-    """A validated window from the form's text; MaintenanceError names the field at fault."""
-    zone_name = values.get("timezone", "").strip() or DEFAULT_ZONE
-    try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MaintenanceError(
-            f"time zone {zone_name!r} is unknown; e.g. Europe/Brussels"
-        ) from None
-    cron = values.get("cron", "").strip() or None
-    duration_text = values.get("duration", "").strip()
-    duration: int | None = None
-    if duration_text:
-        try:
-            duration = int(duration_text)
-        except ValueError:
-            raise MaintenanceError(f"minutes {duration_text!r} is not a whole number") from None
-    return MaintenanceWindow(
-        id=0,
-        scope_kind=scope_kind,  # type: ignore[arg-type]
-        scope_id=values.get("scope_id", "").strip(),
-        reason=values.get("reason", "").strip(),
-        announced_at=now,
-        created_by=user,
-        starts=_local(values.get("starts", ""), zone, "starts"),
-        ends=_local(values.get("ends", ""), zone, "ends"),
-        cron=cron,
-        timezone=zone_name if cron else None,
-        duration_min=duration if cron else None,
-    )
+def form_text(values: Mapping[str, str], *, scope_kind: str) -> WindowText:
+    """The form's fields as `read_window` takes them (the same function `nls maintenance add`
+    uses, so a time without an offset is read in the scope's zone in both)."""
+    return WindowText(scope_kind=scope_kind, **{key: values.get(key, "") for key, _, _ in FIELDS})
 
 
 def describe_when(w: MaintenanceWindow) -> str:
@@ -148,21 +106,17 @@ class MaintenanceForm(NlsModal):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#scope_id" if not self.scope_id else "#starts", Input).focus()
+        self.query_one("#scope_id" if not self.scope_id else "#start", Input).focus()
 
     def values(self) -> dict[str, str]:
         return {key: self.query_one(f"#{key}", Input).value for key, _, _ in FIELDS}
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         kind = self.query_one("#scope_kind", Select).value
+        text = form_text(self.values(), scope_kind=str(kind))
         try:
-            window = window_from_form(
-                self.values(),
-                scope_kind=str(kind),
-                now=self.nls_app.clock(),
-                user=_user(),
-            )
-        except MaintenanceError as exc:
+            window = await read_window(self.nls_app.source, text, now=self.nls_app.clock())
+        except NlsError as exc:
             self.query_one("#form-error", Static).update(str(exc))
             return
         self.dismiss(window)
@@ -171,12 +125,12 @@ class MaintenanceForm(NlsModal):
         self.dismiss(None)
 
     @on(Input.Submitted)
-    def _submitted(self) -> None:
-        self.action_save()
+    async def _submitted(self) -> None:
+        await self.action_save()
 
     @on(Button.Pressed, "#save")
-    def _save(self) -> None:
-        self.action_save()
+    async def _save(self) -> None:
+        await self.action_save()
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
@@ -204,13 +158,6 @@ class ConfirmScreen(NlsModal):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
 
 
 class MaintenanceScreen(ListScreen):
@@ -276,7 +223,7 @@ class MaintenanceScreen(ListScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.remove(window.id)
+                self.end_window(window.id)
 
         self.app.push_screen(
             ConfirmScreen(
@@ -287,7 +234,7 @@ class MaintenanceScreen(ListScreen):
         )
 
     @work(exclusive=True, group="maintenance-edit", exit_on_error=False)
-    async def remove(self, window_id: int) -> None:
+    async def end_window(self, window_id: int) -> None:
         await self.source.maintenance_remove(window_id)
         self.notify(f"Window {window_id} removed")
         self.load()

@@ -28,6 +28,7 @@ from console.config import load_config
 from console.monitor.budget import BudgetError, plan_files
 from console.monitor.engine import Engine
 from console.simconfig import write_sim_config
+from console.errors import ReadOnlyError
 from console.store.database import Store, store_options
 from console.store.worker import StoreWorker
 from probes.simulator.fleet import Fleet, build_fleet
@@ -441,6 +442,23 @@ def test_store_history_never_reads_raw_samples_after_retention(tmp_path: Path) -
             {"m": m, "value": 10.0 * m, "detail": f"CPU at {10.0 * m:.1f}%"} for m in (1, 2, 3, 4)
         ]
         assert store.query("SELECT count(*) AS n FROM samples").to_pylist() == [{"n": 8}]
+        # The engine may read and write the archive folder (DuckDB's allowed_directories); a
+        # client statement may not name it, only read what the `samples` view shows of it.
+        first = archive / "samples-2026-01.parquet"
+        for text in (
+            f"SELECT * FROM read_parquet('{first}')",
+            f"SELECT * FROM '{first}'",
+            f"SELECT * FROM glob('{archive}/*')",
+            f"SELECT count(*) FROM samples UNION ALL SELECT count(*) FROM parquet_scan('{first}')",
+            f"COPY (SELECT * FROM samples) TO '{archive}/copy.parquet' (FORMAT parquet)",
+            f"SELECT * FROM read_text('{first}')",
+        ):
+            with pytest.raises(ReadOnlyError):
+                store.query(text)
+        assert sorted(p.name for p in archive.iterdir()) == [
+            "samples-2026-01.parquet",
+            "samples-2026-02.parquet",
+        ]
     # reopened: the view still covers the archive, and nls sql answers over it
     config = tmp_path / "r.toml"
     config.write_text(
@@ -464,6 +482,16 @@ def test_store_history_never_reads_raw_samples_after_retention(tmp_path: Path) -
         timeout=60,
     )
     assert (done.returncode, done.stdout.split()) == (0, ["n", "4"]), done.stderr
+    copy = subprocess.run(
+        [*NLS, "--config", str(config), "sql", f"COPY sample_rows TO '{archive}/rows.csv'"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert copy.returncode == 2 and "read-only" in copy.stderr, copy.stderr
+    assert not (archive / "rows.csv").exists()
     stats = subprocess.run(
         [*NLS, "--config", str(config), "stats", "--json"],
         cwd=ROOT,

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from console.config import load_config
+from console.errors import ReadOnlyError
 from console.monitor.budget import BudgetError, plan_files
 from console.monitor.engine import Engine
 from console.simconfig import write_sim_config
-from console.errors import ReadOnlyError
 from console.store.database import Store, store_options
 from console.store.worker import StoreWorker
 from probes.simulator.fleet import Fleet, build_fleet

@@ -117,6 +117,10 @@ class SourceInfo:
     role: str = ""
     mail_enabled: bool = True
     """An SMTP server is configured; without one, alert mails are recorded but never sent."""
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well): shown in the header."""
+    lag_s: float | None = None
+    """How late the last slot's probes started after it was due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,9 @@ class CheckResult:
     rows: tuple[ServerRow, ...]
     mails: int = 0
     """Mails the cycle queued in the outbox (sent by the process that delivers)."""
+    health: str = ""
+    """The monitor's self-health alarm after the cycle (empty when all is well): `nls check`
+    exits 4 with it, since samples the monitor could not take are unknown, not failures."""
 
 
 @dataclass(frozen=True, slots=True)

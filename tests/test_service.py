@@ -165,7 +165,13 @@ async def test_detail_history_and_sql(make_service: Any, sim_fleet: tuple[Fleet,
         assert detail.availability["server_online"] == 1.0
         assert detail.facts["platform"] in {"windows", "linux"}
         cpu = await view.history("crest-0001", "cpu", clock.now - timedelta(days=1))
-        assert len(cpu) == 4 and all(v is not None for _, v in cpu)
+        hourly = await view.sql(
+            "SELECT date_trunc('hour', ts) AS ts, avg(value) AS value FROM samples "
+            "WHERE server = 'crest-0001' AND check_name = 'cpu' GROUP BY 1 ORDER BY 1"
+        )
+        # hourly averages from the rollups, equal to the raw samples they summarise
+        assert [t for t, _ in cpu] == [r["ts"] for r in hourly.to_pylist()]
+        assert [v for _, v in cpu] == pytest.approx([r["value"] for r in hourly.to_pylist()])
         table = await view.sql("SELECT count(*) AS n FROM samples WHERE server = 'crest-0001'")
         assert table.to_pylist() == [{"n": 4 * 9}]  # online, 5 cameras, rights, cpu, disk
         with pytest.raises(ReadOnlyError):

@@ -78,6 +78,10 @@ def _sample(
 
 def _server_online(probe: ServerProbe) -> Sample:
     eoc = probe.eocortex
+    if not eoc.ok and eoc.error_kind == "local":
+        # The monitor could not probe (no free file descriptor or port, its own overload):
+        # that says nothing about the server, so it is never counted as a failure.
+        return _sample(probe, SERVER_ONLINE, "unknown", f"not checked: {eoc.error}")
     if eoc.ok:
         version = f" {eoc.version}" if eoc.version else ""
         ms = round(eoc.latency_ms or 0)
@@ -132,8 +136,12 @@ def _host_answers(probe: ServerProbe) -> tuple[bool, str | None]:
 def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sample]:
     eoc = probe.eocortex
     if not eoc.ok:
-        why = "server_down" if eoc.error_kind != "auth" else "login_refused"
-        words = "server down" if why == "server_down" else "Eocortex login refused"
+        why = {"auth": "login_refused", "local": "not_probed"}.get(eoc.error_kind or "", "server_down")
+        words = {
+            "server_down": "server down",
+            "login_refused": "Eocortex login refused",
+            "not_probed": "the monitor could not probe",
+        }[why]
         return [
             _sample(
                 probe,

@@ -194,7 +194,12 @@ class NlsApp(App[int]):
     @on(InfoLoaded)
     def _info_loaded(self, message: InfoLoaded) -> None:
         self.source_info = message.info
-        self.set_status(next_cycle=message.info.next_cycle, mode=message.info.mode)
+        self.set_status(
+            next_cycle=message.info.next_cycle,
+            mode=message.info.mode,
+            health=message.info.health,
+            lag_s=message.info.lag_s,
+        )
 
     @on(SourceClosed)
     def _source_closed(self) -> None:

@@ -33,6 +33,10 @@ class ConsoleStatus:
     installer: str | None = None
     loading: bool = True
     closed: bool = False
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well)."""
+    lag_s: float | None = None
+    """How late the last slot's probes started; shown when a slot overran (10 s or more)."""
 
 
 def format_countdown(when: datetime | None, now: datetime) -> str:
@@ -44,6 +48,13 @@ def format_countdown(when: datetime | None, now: datetime) -> str:
     if seconds < 3600:
         return f"{seconds // 60}:{seconds % 60:02d}"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def late_text(lag_s: float | None) -> str:
+    """The schedule's lag, only when a slot started a whole slot (10 s) late or more."""
+    if lag_s is None or lag_s < 10:
+        return ""
+    return f"  ⏱ probes {lag_s:.0f} s behind schedule"
 
 
 def header_content(
@@ -124,6 +135,8 @@ def _state_line(title: str, status: ConsoleStatus, now: datetime, compact: bool)
         "filter: ",
         (status.filter, "$text-accent" if filtered else "$text-muted"),
         (f"  {shown}" if shown else "", "$text-muted"),
+        (f"  ⚠ {status.health}" if status.health else "", "$text-error bold"),
+        (late_text(status.lag_s), "$text-warning bold"),
     )
 
 

@@ -50,16 +50,29 @@ async def console_main(
     service = FleetService(config)
     await service.start()
     try:
-        return await _run_app(service.view(installer), installer)
+        return await _run_app(service.view(installer), installer, service)
     finally:
         await service.stop()
 
 
-async def _run_app(source: FleetSource, installer: str | None) -> int:
+async def _run_app(source: FleetSource, installer: str | None, service: Any = None) -> int:
     from console.tui.app import NlsApp
 
     app = NlsApp(source, installer=installer)
-    await app.run_async()
+    watch = None
+    if service is not None:
+        # An embedded store beyond repair ends the console with one line and status 1,
+        # rather than a screen that looks live while nothing is stored.
+        async def fatal() -> None:
+            await service.fatal.wait()
+            app.exit(return_code=1, message=f"nls: {service.failed}")
+
+        watch = asyncio.create_task(fatal())
+    try:
+        await app.run_async()
+    finally:
+        if watch is not None:
+            watch.cancel()
     return app.return_code or 0
 
 

@@ -136,7 +136,9 @@ def _host_answers(probe: ServerProbe) -> tuple[bool, str | None]:
 def _cameras(probe: ServerProbe, known: Sequence[tuple[str, str]]) -> list[Sample]:
     eoc = probe.eocortex
     if not eoc.ok:
-        why = {"auth": "login_refused", "local": "not_probed"}.get(eoc.error_kind or "", "server_down")
+        why = {"auth": "login_refused", "local": "not_probed"}.get(
+            eoc.error_kind or "", "server_down"
+        )
         words = {
             "server_down": "server down",
             "login_refused": "Eocortex login refused",

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -34,6 +33,7 @@ from console.directory import Directory
 from console.errors import ConfigError, NotFound
 from console.mail.mailer import SmtpSettings
 from console.sla.policy import CalendarSpec, SlaPolicy, SlaRefError, check_references
+from console.zones import TimeZone
 
 DEFAULT_CONFIG = "nls.toml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -73,19 +73,6 @@ def _size(value: Any) -> Any:
 
 Bytes = Annotated[int, BeforeValidator(_size)]
 UnixName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$")]
-
-
-def _check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as Europe/Brussels"
-        ) from None
-    return name
-
-
-TimeZone = Annotated[str, BeforeValidator(_check_zone)]
 
 
 def _check_address(value: Any) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 import sql
+from console.store.schema import SAMPLE_SCHEMA
 
 IMPORT_COLUMNS = ("ts", "server", "check", "subject", "state", "value", "detail")
 IMPORTED_CYCLE = 0  # samples that no probe cycle of this nls produced
@@ -28,19 +29,8 @@ MAX_REPORTED = 20
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _CHECK = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
-IMPORT_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("cycle", pa.int64()),
-        ("server", pa.string()),
-        ("check_name", pa.string()),
-        ("subject", pa.string()),
-        ("state", pa.string()),
-        ("value", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("detail", pa.string()),
-    ]
-)
+IMPORT_SCHEMA = SAMPLE_SCHEMA
+"""An import file's rows are stored samples, so they have their schema."""
 
 
 class SampleImportError(ValueError):

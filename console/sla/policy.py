@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -45,6 +44,7 @@ from console.sla.calendar import (
     parse_hours,
 )
 from console.sla.terms import AvailabilityTerms
+from console.zones import TimeZone
 
 TIMER_KINDS = ("first_response", "next_reply", "periodic_update", "resolution", "notify_after")
 TimerKind = Literal["first_response", "next_reply", "periodic_update", "resolution", "notify_after"]
@@ -80,20 +80,6 @@ class SlaInputError(UsageError, ValueError):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _zone(name: Any) -> Any:
-    if isinstance(name, str):
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {name!r}; use an IANA name such as Europe/Amsterdam"
-            ) from None
-    return name
-
-
-TimeZone = Annotated[str, BeforeValidator(_zone)]
 
 
 def _country(value: Any) -> Any:

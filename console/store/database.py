@@ -27,6 +27,7 @@ from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
 from console.store.compact import STATE_CODES, TemplateCache, render_sql, round_value
 from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
+from console.store.schema import SAMPLE_SCHEMA
 
 __all__ = [
     "QueryError",
@@ -39,20 +40,6 @@ __all__ = [
 
 if TYPE_CHECKING:
     from console.config import Config
-
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("cycle", pa.int64()),
-        ("server", pa.string()),
-        ("check_name", pa.string()),
-        ("subject", pa.string()),
-        ("state", pa.string()),
-        ("value", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("detail", pa.string()),
-    ]
-)
 
 
 def connect(

@@ -366,7 +366,6 @@ def test_a_host_that_is_off_is_offline_and_its_metrics_unknown(site: Site) -> No
     samples = site.nls("check", "--server", "crest-0003", "--json", compare=False).json_lines()
     by = {(s["server"], s["check"]): s for s in samples if s["subject"] == ""}
     down = by[("crest-0003", "server_online")]
-    _known_defect(site, down)
     assert down["state"] == "fail" and "nothing answers" in str(down["detail"])
     assert by[("crest-0003", "cpu")]["state"] == "unknown"
     assert by[("crest-0003", "disk_activity")]["state"] == "unknown"
@@ -383,18 +382,9 @@ def test_a_host_that_accepts_but_never_completes_is_not_booted(site: Site) -> No
     )
     by = {(s["server"], s["check"]): s for s in result.json_lines() if s["subject"] == ""}
     online = by[("crest-0002", "server_online")]
-    _known_defect(site, online)
     assert online["state"] == "fail" and "not booted or hung" in str(online["detail"])
     rights = by[("crest-0004", "video_rights")]
     assert rights["state"] == "fail" and "can view video" in str(rights["detail"])
-
-
-def _known_defect(site: Site, online: dict[str, Any]) -> None:
-    """Embedded, every `nls check` opens fresh SSH connections; the daemon keeps them open, and
-    a kept-open connection still vouches for a host that stopped answering. The fix belongs to
-    the probes (issue 10 item 17); until then the attached run of these tests is an xfail."""
-    if site.mode == "attached" and "the host itself answers" in str(online["detail"]):
-        pytest.xfail("issue 10 item 17: a kept-open SSH connection vouches for a silent host")
 
 
 def test_sql_answers_from_the_store_and_bad_sql_is_bad_input(site: Site) -> None:

@@ -109,6 +109,8 @@ class SimServer:
     _host_conns: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
     """Established SSH connections (their transports), so host_down can silence them."""
     _silent: list[asyncio.Transport] = field(default_factory=list, repr=False, compare=False)
+    _ssh_silent: list[asyncio.Transport] = field(default_factory=list, repr=False, compare=False)
+    """SSH connections that ssh_down left hanging; reset when the service comes back."""
 
     @cached_property
     def guid(self) -> str:
@@ -257,6 +259,8 @@ class Fleet:
             raise ValueError(f"fault {fault!r} applies to the whole server, not to a camera")
         if fault in HOST_FAULTS:
             self._set_host_fault(server, fault, on)
+            if fault == "ssh_down":
+                self._hang_ssh(server, on)
             return
         if on:
             server.faults.add(fault)
@@ -269,6 +273,7 @@ class Fleet:
         targets = self.servers.values() if server_id is None else [self.server(server_id)]
         for server in targets:
             was_down = "host_down" in server.faults
+            self._hang_ssh(server, False)
             server.faults.clear()
             server.host = HostModes()
             for cam in server.cameras:
@@ -403,6 +408,23 @@ class Fleet:
             server._silent.append(transport)
         server._connections.clear()
         server._host_conns.clear()
+
+    @staticmethod
+    def _hang_ssh(server: SimServer, on: bool) -> None:
+        """ssh_down: an SSH service that stopped answering answers no one, so the sessions a
+        monitor kept open go silent too (a kept connection must not vouch for the host); when
+        it comes back it knows none of them, and the peer's next packet gets a reset."""
+        if on:
+            for transport in server._host_conns:
+                if not transport.is_closing():
+                    with contextlib.suppress(AttributeError, RuntimeError):
+                        transport.pause_reading()
+                    server._ssh_silent.append(transport)
+            server._host_conns.clear()
+            return
+        for transport in server._ssh_silent:
+            transport.abort()
+        server._ssh_silent.clear()
 
     def _close_http(self, server: SimServer) -> None:
         server._http_wanted = False

@@ -6,9 +6,9 @@ scripted rates. One host key and one option set serve the whole fleet (cheap to 
 
 Modes (read at each command, so faults switched at run time apply at the next probe):
 cpu steady = 20-40 % busy, high = 99 %+ on every sample, spike = first sample 100 % then steady;
-disk steady = 2-8 MB/s written to the whole disk, idle = no writes; ssh down = the connection
-is accepted and reset at once (the Fleet only reopens listeners on host_down, so the port
-stays bound).
+disk steady = 2-8 MB/s written to the whole disk, idle = no writes; ssh down = a new
+connection is accepted and reset at once (the Fleet only reopens listeners on host_down, so the
+port stays bound) and established ones go silent (Fleet._hang_ssh).
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
+from console.monitor.reportsview import ReportsMixin
 from console.store.database import Store, api_url
 from console.store.sandbox import QueryLimits
 from console.store.worker import ClientRun, StoreWorker
@@ -367,7 +368,7 @@ def _figures(
     return figures, availability
 
 
-class FleetView:
+class FleetView(ReportsMixin):
     """A FleetSource over the service acting for one Caller: ops see everything, a caller
     scoped to an installer sees only that installer's servers and gets no SQL. The view, not
     the client, decides what a write means: ids, authors and record times are its own."""

@@ -43,7 +43,7 @@ def _options(by: bool = True) -> Any:
             "--output",
             "out",
             metavar="FILE",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             help="Write to FILE (atomically) instead of standard output; the format follows "
             "the name's suffix unless --format says otherwise.",
         )(fn)
@@ -163,7 +163,7 @@ def latency(obj: Context, month: str, **kw: Any) -> None:
     "--output",
     "out",
     metavar="FILE",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="Write the page to FILE (atomically) instead of standard output.",
 )
 @click.pass_obj

@@ -195,23 +195,11 @@ class ReportsMixin:
         staged: dict[tuple[datetime, str, str, str], ImportedSample] = self.__dict__.setdefault(
             "_staged_import", {}
         )
-        latest = self.service.clock() + timedelta(days=1)
-        known = self._scoped_servers() or _all_subjects(self.service)
-        for sample in samples:
-            _validate(sample, known, latest)
-            key = (sample.ts.astimezone(UTC), sample.server, sample.check, sample.subject)
-            before = staged.get(key)
-            if before is not None and _values(before) != _values(sample):
-                raise ReportInputError(
-                    f"line {sample.line}: same ts, server, check and subject as line "
-                    f"{before.line} but different values; keep one of them"
-                )
-            staged.setdefault(key, sample)
-            if len(staged) > MAX_STAGED:
-                staged.clear()
-                raise ReportInputError(
-                    f"more than {MAX_STAGED} samples in one import; split the file by month"
-                )
+        try:
+            self._stage(staged, samples)
+        except Exception:
+            staged.clear()  # a refused chunk ends the import: nothing staged survives it
+            raise
         if not commit:
             return ImportSummary(staged=len(staged))
         rows = list(staged.values())
@@ -227,6 +215,29 @@ class ReportsMixin:
             series=series,
             committed=True,
         )
+
+    def _stage(
+        self,
+        staged: dict[tuple[datetime, str, str, str], ImportedSample],
+        samples: list[ImportedSample],
+    ) -> None:
+        latest = self.service.clock() + timedelta(days=1)
+        scoped = self._scoped_servers()
+        known = scoped if scoped is not None else _all_subjects(self.service)
+        for sample in samples:
+            _validate(sample, known, latest)
+            key = (sample.ts.astimezone(UTC), sample.server, sample.check, sample.subject)
+            before = staged.get(key)
+            if before is not None and _values(before) != _values(sample):
+                raise ReportInputError(
+                    f"line {sample.line}: same ts, server, check and subject as line "
+                    f"{before.line} but different values; keep one of them"
+                )
+            staged.setdefault(key, sample)
+            if len(staged) > MAX_STAGED:
+                raise ReportInputError(
+                    f"more than {MAX_STAGED} samples in one import; split the file by month"
+                )
 
     # -- scope --------------------------------------------------------------------------------
 
@@ -277,8 +288,9 @@ def _compute(
     if kind == "availability":
         return accounting.availability(store, terms, scope, month, by=by)
     if kind == "outages":
-        level = "camera" if by == "camera" else "server"
-        return accounting.outages(store, terms, scope, month, level=level)
+        return accounting.outages(
+            store, terms, scope, month, level="camera" if by == "camera" else "server"
+        )
     if kind == "credits":
         return credits.credits(store, terms, scope, month)
     if kind == "latency":

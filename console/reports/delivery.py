@@ -42,7 +42,10 @@ class Target:
 
 def target(fmt: str | None, path: Path | None) -> Target:
     """Check the format and the output file before anything is computed: an unknown format, a
-    binary format for a terminal or a file that cannot be written is a UsageError now."""
+    binary format for a terminal or a file that cannot be written is a UsageError now. `-o -`
+    is standard output."""
+    if path is not None and str(path) == "-":
+        path = None
     if fmt is None:
         fmt = _SUFFIXES.get(path.suffix.lower(), "") if path is not None else "table"
         if not fmt:

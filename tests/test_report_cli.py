@@ -249,7 +249,7 @@ def test_an_import_larger_than_a_request_frame_goes_in_chunks_all_or_nothing(sit
     bad = history(site.folder / "bad.csv", detail=detail, bad_line=True)
     refused = site.nls("import", "samples", str(bad))
     assert refused.code == 2 and "state 'broken'" in refused.err
-    count = "SELECT count(*) AS n FROM samples WHERE ts < '2026-11-01'"
+    count = "SELECT count(*) AS n FROM samples WHERE ts < '2026-11-02'"
     assert site.nls("sql", count, "--format", "csv").out.split() == ["n", "0"]
     done = site.nls("import", "samples", str(big))
     assert done.code == 0 and done.out.startswith("imported 5992 samples"), done.err

@@ -46,6 +46,8 @@ def target(fmt: str | None, path: Path | None) -> Target:
     is standard output."""
     if path is not None and str(path) == "-":
         path = None
+    if path is not None and path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; give a file name")
     if fmt is None:
         fmt = _SUFFIXES.get(path.suffix.lower(), "") if path is not None else "table"
         if not fmt:

@@ -273,6 +273,23 @@ class MemorySource:
             )
         return pa.Table.from_pylist(out)
 
+    async def outage_list(self, include_revoked: bool = False) -> list[Any]:
+        return []
+
+    async def outage_exclude(self, server_id: str, starts: Any, ends: Any, reason: str) -> Any:
+        raise AccessDenied("the memory source keeps no exclusions")
+
+    async def outage_revoke(self, exclusion_id: int) -> Any:
+        raise AccessDenied("the memory source keeps no exclusions")
+
+    async def credit_claim(
+        self, customer_id: str, month: str, failure: str, claimed_at: Any = None
+    ) -> Any:
+        raise AccessDenied("the memory source keeps no claims")
+
+    async def import_samples(self, samples: list[Any], commit: bool) -> Any:
+        raise AccessDenied("the memory source imports nothing")
+
     async def outbox(self, limit: int = 100) -> list[MailRow]:
         return self._mails[:limit]
 

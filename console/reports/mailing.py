@@ -6,7 +6,8 @@ Everything goes through the outbox. A mail's key names the installer and the per
 clock, and the outbox keeps one row per key: a restart, a crash between computing and storing,
 or a second daemon tick queues nothing twice, and an SMTP outage only delays delivery (the
 outbox retries). A period is still mailed when the daemon was down at its start, for
-`CATCH_UP` after it (a fresh installation does not mail months it never watched).
+`CATCH_UP` after it; a period of which the store holds no sample at all is not mailed (a fresh
+installation does not mail months it never watched).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class ReportMailer:
         for item in due(service.config, now):
             if await service.store.read(_has_key, item.key):
                 continue
+            if not await service.store.read(_watched, item.start, item.end):
+                continue  # the store holds nothing of that period: nls was not watching yet
             mail = await service.store.read(_compose, service.config, item, now)
             if mail is None:
                 continue
@@ -128,6 +131,14 @@ class ReportMailer:
 
 def _event(name: str, **fields: Any) -> None:
     log.info(name, extra={"event": name, **fields})
+
+
+def _watched(store: Any, start: datetime, end: datetime) -> bool:
+    found = store.con.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM samples WHERE ts >= ? AND ts < ? LIMIT 1)",
+        [start, end],
+    ).fetchall()
+    return bool(found[0][0])
 
 
 def _has_key(store: Any, key: str) -> bool:

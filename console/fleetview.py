@@ -26,6 +26,8 @@ class Failing:
     subject: str
     consecutive: int
     detail: str
+    alerted_at: datetime | None = None
+    """When the installer was alerted (the mail queued); None while pending or held back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,13 @@ class ServerRow:
     last_check: datetime | None = None
     failing: tuple[Failing, ...] = ()
     availability_30d: float | None = None
+    availability_known_s: float | None = None
+    """Seconds of known (not `unknown`) time in the 30 days the figure rests on: a figure over
+    minutes of data is not a month's, and views must not present it as one."""
     quiet_until: datetime | None = None
     note: str = ""
+    timezone: str = "UTC"
+    """The IANA zone of the server's customer: its local time, for maintenance and mails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +115,12 @@ class SourceInfo:
     started: datetime
     user: str = ""
     role: str = ""
+    mail_enabled: bool = True
+    """An SMTP server is configured; without one, alert mails are recorded but never sent."""
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well): shown in the header."""
+    lag_s: float | None = None
+    """How late the last slot's probes started after it was due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,9 @@ class CheckResult:
     rows: tuple[ServerRow, ...]
     mails: int = 0
     """Mails the cycle queued in the outbox (sent by the process that delivers)."""
+    health: str = ""
+    """The monitor's self-health alarm after the cycle (empty when all is well): `nls check`
+    exits 4 with it, since samples the monitor could not take are unknown, not failures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +214,15 @@ class ImportSummary:
     skipped: int = 0
     series: int = 0
     committed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    """One outbox entry with both bodies, for reading a mail as its recipient got it."""
+
+    row: MailRow
+    body_text: str
+    body_html: str
 
 
 class FleetSource(Protocol):
@@ -299,6 +324,10 @@ class FleetSource(Protocol):
         """Stage a chunk of a history import (ops only); with `commit` store every staged row
         in one transaction, skipping samples already stored. Nothing is stored unless the
         commit succeeds; closing the source drops what was staged."""
+        ...
+
+    async def mail(self, key: str) -> MailMessage:
+        """One outbox entry with its bodies; KeyError for a key outside the scope."""
         ...
 
     async def close(self) -> None: ...

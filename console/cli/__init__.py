@@ -26,6 +26,7 @@ from console.cli.simulate import fault, heal, simulate
 from console.cli.sla import sla_group
 from console.cli.sql import sql_command
 from console.cli.sshgate import ssh_session
+from console.cli.stats import stats
 
 main.add_command(config_group)
 main.add_command(check)
@@ -42,5 +43,6 @@ main.add_command(report_group)
 main.add_command(outage_group)
 main.add_command(credit_group)
 main.add_command(import_group)
+main.add_command(stats)
 
 __all__ = ["main"]

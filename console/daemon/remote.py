@@ -211,6 +211,8 @@ class RemoteSource:
         _, blob = await self._request("report", kind, month, by, installer_id, customer_id)
         return pa.ipc.open_stream(blob).read_all()
 
+    mail = remote_call(FleetSource.mail)
+
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""
         self._closed = True

@@ -91,6 +91,7 @@ Month = Annotated[str, msgspec.Meta(max_length=16)]
 Reason = Annotated[str, msgspec.Meta(max_length=2_000)]
 FailureRef = Annotated[str, msgspec.Meta(max_length=200)]
 Samples = Annotated[list[ImportedSample], msgspec.Meta(max_length=IMPORT_CHUNK_ROWS)]
+MailKey = Annotated[str, msgspec.Meta(max_length=256)]
 
 BOUNDS: dict[str, Any] = {
     "server_id": ServerId,
@@ -114,6 +115,7 @@ BOUNDS: dict[str, Any] = {
     "claimed_at": Since | None,
     "samples": Samples,
     "commit": bool,
+    "key": MailKey,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine
 sees it. The protocol's annotations say what an argument is; these say how big it may be (an

@@ -4,17 +4,16 @@ rows shown to any report format. A scoped console's source only ever returns its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import work
 from textual.content import Content
-from textual.widgets import DataTable
 
 from console.reports.period import Month
 from console.tui.bindings import Context, bindings_for
-from console.tui.screens.base import ListScreen
+from console.tui.screens.base import ListScreen, Row
 from console.tui.screens.picker import PickerScreen
 from console.tui.screens.sql import ExportScreen
 
@@ -73,7 +72,7 @@ class AvailabilityScreen(ListScreen):
         self.table = pa.Table.from_pylist(rows, schema=got.schema)  # exported as shown
         return rows
 
-    def show(self, table: DataTable[Any], items: Sequence[dict[str, Any]]) -> str:
+    def rows(self, items: Sequence[dict[str, Any]]) -> Iterable[Row]:
         for row in items:
             key = str(row[self.by])
             met = row["met"]
@@ -90,7 +89,9 @@ class AvailabilityScreen(ListScreen):
                     cells.append(Content.styled(f"{value:.4f}", "" if met else "$text-error"))
                 else:
                     cells.append(f"{value:g}" if isinstance(value, float) else str(value))
-            table.add_row(*cells, key=key)
+            yield key, cells
+
+    def summary(self, items: Sequence[dict[str, Any]]) -> str:
         missed = sum(1 for r in items if not r["met"])
         return (
             f"{self._month()} by {self.by}: {len(items)} rows, {missed} below target "

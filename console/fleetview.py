@@ -55,6 +55,9 @@ class ServerRow:
     note: str = ""
     timezone: str = "UTC"
     """The IANA zone of the server's customer: its local time, for maintenance and mails."""
+    kind: Literal["server", "web"] = "server"
+    """`web`: an HTTP(S) service check ([[web_checks]]), shown in the grid beside its customer's
+    servers; `name` is its URL, and its status comes from its `web` check."""
 
 
 @dataclass(frozen=True, slots=True)

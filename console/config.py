@@ -268,6 +268,8 @@ class WebCheck(Strict):
     timeout: Seconds = 10.0
     cert_warn_days: int = Field(14, ge=0, le=365)
     latency_target_ms: float | None = Field(None, gt=0)
+    ca_file: Path | None = None
+    """PEM certificates to trust for this check instead of the system's (a private CA)."""
 
     @field_validator("url")
     @classmethod

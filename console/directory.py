@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from console.errors import NotFound
 
 if TYPE_CHECKING:
-    from console.config import Config, Customer, Installer, Server
+    from console.config import Config, Customer, Installer, Server, WebCheck
 
 T = TypeVar("T")
 ScopeKind = Literal["server", "customer", "installer"]
@@ -28,9 +28,15 @@ class Directory:
         self.installers: dict[str, Installer] = {i.id: i for i in config.installers}
         self.customers: dict[str, Customer] = {c.id: c for c in config.customers}
         self.servers: dict[str, Server] = {s.id: s for s in config.servers}
+        self.web_checks: dict[str, WebCheck] = {w.id: w for w in config.web_checks}
+        # A web check is owned like a server (its customer's installer): the same scope rules
+        # show it, alert on it and mail it to the same people.
         self._installer_of: dict[str, str] = {
             s.id: self.customers[s.customer].installer for s in config.servers
         }
+        self._installer_of.update(
+            (w.id, self.customers[w.customer].installer) for w in config.web_checks
+        )
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -68,8 +74,13 @@ class Directory:
         return self._installer_of.get(server_id)
 
     def customer_of(self, server_id: str) -> str | None:
-        server = self.servers.get(server_id)
-        return server.customer if server else None
+        owned = self.servers.get(server_id) or self.web_checks.get(server_id)
+        return owned.customer if owned else None
+
+    def web_owners(self, check: WebCheck) -> tuple[Customer, Installer]:
+        """The customer and installer of a web check."""
+        customer = self.customers[check.customer]
+        return customer, self.installers[customer.installer]
 
     def customers_of(self, installer_id: str) -> list[Customer]:
         return [c for c in self.customers.values() if c.installer == installer_id]

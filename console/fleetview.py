@@ -55,6 +55,9 @@ class ServerRow:
     note: str = ""
     timezone: str = "UTC"
     """The IANA zone of the server's customer: its local time, for maintenance and mails."""
+    kind: Literal["server", "web"] = "server"
+    """`web`: an HTTP(S) service check ([[web_checks]]), shown in the grid beside its customer's
+    servers; `name` is its URL, and its status comes from its `web` check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,68 @@ class MailRow:
     sent_at: datetime | None
 
 
+IMPORT_CHUNK_ROWS = 20_000
+"""At most this many samples per `import_samples` call (a call's frame must also stay under the
+daemon's 1 MiB request limit: console.reports.delivery sends about 512 KiB at a time)."""
+ReportKind = Literal["availability", "outages", "credits", "latency", "installer_html"]
+ReportBy = Literal["server", "camera", "customer", "installer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionRow:
+    """Failed time on one server excused after the fact; never deleted, only revoked."""
+
+    id: int
+    server: str
+    starts: datetime
+    ends: datetime
+    reason: str
+    author: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRow:
+    """A customer's claim of one Service Level Failure; `new` is False when it was already on
+    record (the first claim is the one that counts)."""
+
+    customer: str
+    month: str
+    failure: str
+    claimed_at: datetime
+    author: str
+    recorded_at: datetime
+    new: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedSample:
+    """One validated row of a history import, with its line in the file (for error messages)."""
+
+    line: int
+    ts: datetime
+    server: str
+    check: str
+    subject: str
+    state: str
+    value: float | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummary:
+    """`staged`: rows held for this import so far; after the commit, what was stored."""
+
+    staged: int
+    rows: int = 0
+    added: int = 0
+    skipped: int = 0
+    series: int = 0
+    committed: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class MailMessage:
     """One outbox entry with both bodies, for reading a mail as its recipient got it."""
@@ -226,6 +291,43 @@ class FleetSource(Protocol):
         ...
 
     async def outbox(self, limit: int = 100) -> list[MailRow]: ...
+
+    async def report(
+        self,
+        kind: ReportKind,
+        month: str,
+        by: ReportBy = "server",
+        installer_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> Any:
+        """A monthly report (console.reports) as a pyarrow.Table over the caller's scope:
+        availability by `by`, outages, credits, latency, or the installer's HTML page (one row,
+        column `html`). Bad input is a UsageError; an id outside the scope is NotFound."""
+        ...
+
+    async def outage_list(self, include_revoked: bool = False) -> list[ExclusionRow]: ...
+
+    async def outage_exclude(
+        self, server_id: str, starts: datetime, ends: datetime, reason: str
+    ) -> ExclusionRow:
+        """Excuse failed time on a server (ops only); the author is the caller's account."""
+        ...
+
+    async def outage_revoke(self, exclusion_id: int) -> ExclusionRow:
+        """Undo an exclusion (ops only): the row stays, stamped with who revoked it and when."""
+        ...
+
+    async def credit_claim(
+        self, customer_id: str, month: str, failure: str, claimed_at: datetime | None = None
+    ) -> ClaimRow:
+        """Record a customer's claim of one failure (ops only); a repeat keeps the first."""
+        ...
+
+    async def import_samples(self, samples: list[ImportedSample], commit: bool) -> ImportSummary:
+        """Stage a chunk of a history import (ops only); with `commit` store every staged row
+        in one transaction, skipping samples already stored. Nothing is stored unless the
+        commit succeeds; closing the source drops what was staged."""
+        ...
 
     async def mail(self, key: str) -> MailMessage:
         """One outbox entry with its bodies; KeyError for a key outside the scope."""

@@ -90,6 +90,8 @@ class MemorySource:
         self._queues: list[asyncio.Queue[Any]] = []
         self._started = clock()
         self.checks_requested: list[tuple[str, ...] | None] = []
+        self.downtime: dict[str, float] = {}
+        self.reports_requested: list[tuple[str, str, str]] = []
 
     def _visible(self, row: ServerRow) -> bool:
         return self._installer is None or row.installer_id == self._installer
@@ -340,6 +342,63 @@ class MemorySource:
                 self._windows_changed()
                 return
         raise KeyError(window_id)
+
+    async def report(
+        self,
+        kind: str,
+        month: str,
+        by: str = "server",
+        installer_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> Any:
+        """Availability rows from each visible server's `downtime` (minutes, self.downtime) in
+        a 44,640-minute month, grouped like the real report (figures the tests can check)."""
+        import pyarrow as pa
+
+        self.reports_requested.append((kind, month, by))
+        groups: dict[str, list[ServerRow]] = {}
+        for row in self._rows.values():
+            key = {"server": row.server_id, "customer": row.customer_id}.get(by, row.installer_id)
+            groups.setdefault(key, []).append(row)
+        out = []
+        for key, rows in sorted(groups.items()):
+            period = 44640.0 * len(rows)
+            down = float(sum(self.downtime.get(r.server_id, 0) for r in rows))
+            pct = round(100 * (period - down) / period, 4)
+            out.append(
+                {
+                    by: key,
+                    "period_minutes": period,
+                    "downtime_minutes": down,
+                    "confirmed_downtime_minutes": down,
+                    "excluded_minutes": 0.0,
+                    "unknown_minutes": 0.0,
+                    "availability_pct": pct,
+                    "target_pct": 99.9,
+                    "met": pct >= 99.9,
+                    "outages": int(down > 0),
+                    "longest_outage_minutes": down,
+                    "resolution_minutes": 15.0,
+                }
+            )
+        return pa.Table.from_pylist(out)
+
+    async def outage_list(self, include_revoked: bool = False) -> list[Any]:
+        return []
+
+    async def outage_exclude(self, server_id: str, starts: Any, ends: Any, reason: str) -> Any:
+        raise AccessDenied("the memory source keeps no exclusions")
+
+    async def outage_revoke(self, exclusion_id: int) -> Any:
+        raise AccessDenied("the memory source keeps no exclusions")
+
+    async def credit_claim(
+        self, customer_id: str, month: str, failure: str, claimed_at: Any = None
+    ) -> Any:
+        raise AccessDenied("the memory source keeps no claims")
+
+    async def import_samples(self, samples: list[Any], commit: bool) -> Any:
+        raise AccessDenied("the memory source imports nothing")
 
     def _windows_changed(self) -> None:
         """Publish the rows a window change turned to or from maintenance, as the engine does."""

@@ -88,6 +88,20 @@ def arrow_rows(blobs: list[bytes]) -> int:
     return sum(pa.ipc.open_stream(b).read_all().num_rows for b in blobs if b)
 
 
+def arrow_table(blobs: list[bytes]) -> list[dict[str, Any]]:
+    """A report answer's rows (the Arrow IPC stream in the result's blob), JSON-ready."""
+    import pyarrow as pa
+
+    rows = pa.ipc.open_stream(blobs[-1]).read_all().to_pylist()
+    return [
+        {
+            k: v if isinstance(v, int | float | str | bool) or v is None else str(v)
+            for k, v in r.items()
+        }
+        for r in rows
+    ]
+
+
 def play(path: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run steps like {"hello": "acme"} or {"call": "sql", "args": {...}}; one answer per step."""
     answers: list[dict[str, Any]] = []
@@ -104,6 +118,8 @@ def play(path: str, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 header, blob = client.call(step["call"], **step.get("args", {}))
                 if step["call"] == "sql" and header.get("t") == "result":
                     header["rows"] = arrow_rows(blob)
+                if step["call"] == "report" and header.get("t") == "result":
+                    header["table"] = arrow_table(blob)
                 answers.append(header)
             except (OSError, ConnectionError) as exc:
                 answers.append({"t": "closed", "msg": str(exc)})

@@ -214,7 +214,8 @@ class Site:
         attached, check that it did exactly what the embedded run of this test did."""
         result = nls(*args, "--config", str(self.config))
         if compare:
-            entry = (args, result.code, self._mask(result.out), self._mask(result.err))
+            masked = tuple(self._mask(a) for a in args)  # a file in the site's folder
+            entry = (masked, result.code, self._mask(result.out), self._mask(result.err))
             self.transcript.append(entry)
             embedded = TRANSCRIPTS.get(self.key)
             if self.mode == "attached" and embedded is not None:

@@ -20,11 +20,14 @@ from typing import Any
 
 import pytest
 
+from console.config import WebCheck
 from console.mail.notify import NotifySettings, ServerFacts, build_notifications, templates
 from console.monitor.alerting import Alert, Recovery, StillFailing
 from console.monitor.checks import Limits, ServerProbe, evaluate
 from console.monitor.sample import Sample
+from console.monitor.webchecks import web_samples
 from probes.eocortex import CameraStatus, EocortexResult
+from probes.web import WebResult
 
 LANGUAGES = ("nl", "fr", "en")
 T0 = datetime(2026, 3, 2, 13, 30, tzinfo=UTC)
@@ -105,8 +108,27 @@ PROBES = {
 }
 
 
+WEB = WebCheck(
+    id="s1",
+    customer="cu1",
+    url="https://zonnedal.example/",
+    keyword="Zonnedal",
+    latency_target_ms=3000,
+)
+EXPIRES = T0 + timedelta(days=5)
+WEB_RESULTS = (
+    WebResult(WEB.url, True, 200, 120.0, True, EXPIRES, 5.0),
+    WebResult(WEB.url, True, 200, 3500.0, True, T0 + timedelta(days=90), 90.0),
+    WebResult(WEB.url, False, 500, 80.0, error="HTTP 500, expected 200", error_kind="status"),
+    WebResult(WEB.url, False, 200, 80.0, False, error="keyword", error_kind="keyword"),
+    WebResult(WEB.url, False, error="certificate verify failed", error_kind="tls"),
+    WebResult(WEB.url, False, error="no answer within 10 s", error_kind="timeout"),
+)
+
+
 def every_sample() -> list[Sample]:
-    return [s for probe in PROBES.values() for s in evaluate(probe, KNOWN, Limits())]
+    web = [s for r in WEB_RESULTS for s in web_samples(WEB, r, T0) if s.state != "unknown"]
+    return [s for probe in PROBES.values() for s in evaluate(probe, KNOWN, Limits())] + web
 
 
 def catalogue_words(language: str) -> set[str]:

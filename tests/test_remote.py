@@ -123,6 +123,12 @@ class MemoryView:
     async def info(self) -> SourceInfo:
         return SourceInfo("embedded", "test", "/tmp/x.duckdb", 20.0, T0, self.installer, T0)
 
+    async def _no_reports(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotFound("this test source keeps no reports")
+
+    report = outage_list = outage_exclude = outage_revoke = _no_reports
+    credit_claim = import_samples = _no_reports
+
     async def snapshot(self) -> FleetSnapshot:
         rows = tuple(r for r in self.fleet.rows.values() if self._visible(r))
         return FleetSnapshot(rows, FleetCounts(servers=len(rows), up=len(rows)), T0, "embedded")

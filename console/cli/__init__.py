@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from console.cli.check import check
 from console.cli.config_cmd import config_group
+from console.cli.credit import credit_group
 from console.cli.demo import demo
+from console.cli.import_cmd import import_group
 from console.cli.mail import mail_group
 from console.cli.main import main
 from console.cli.maintenance import maintenance_group
+from console.cli.outage import outage_group
+from console.cli.report import report_group
 from console.cli.simulate import fault, heal, simulate
 from console.cli.sla import sla_group
 from console.cli.sql import sql_command
@@ -35,6 +39,10 @@ main.add_command(heal)
 main.add_command(demo)
 main.add_command(sla_group)
 main.add_command(ssh_session)
+main.add_command(report_group)
+main.add_command(outage_group)
+main.add_command(credit_group)
+main.add_command(import_group)
 main.add_command(stats)
 
 __all__ = ["main"]

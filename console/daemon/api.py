@@ -29,6 +29,7 @@ from typing import Any
 from console import __version__
 from console.daemon.runtime import answers, event
 from console.daemon.wire import (
+    ARROW_RESULTS,
     MAX_REQUEST,
     METHODS,
     SUBSCRIBE,
@@ -295,6 +296,11 @@ class _Connection:
         if method == "sql":
             return await self._sql(header.id, args[0])
         result = await getattr(self.view, method)(*args)
+        if method in ARROW_RESULTS:  # a table: Arrow IPC in the blob, encoded off the loop
+            from console.sqlresult import ipc_stream
+
+            blob = await asyncio.to_thread(ipc_stream, result.schema, result.to_batches())
+            return frame(Header(t="result", id=header.id, r=raw({"arrow": True})), blob)
         return frame(Header(t="result", id=header.id, r=raw(result)))
 
     async def _sql(self, request: int, query: str) -> bytes:

@@ -43,11 +43,13 @@ class Daemon:
         *,
         socket_path: Path | None = None,
         clock: Callable[[], datetime] | None = None,
+        report_poll: float | None = None,
     ) -> None:
         self.config = config
         self.database = config.database_path
         self.socket_path = bind_path(self.database, socket_path or config.access.socket)
         self.clock = clock
+        self.report_poll = report_poll  # seconds between looks for due report mails
         self.lock = InstanceLock(self.database)
         self.service: FleetService | None = None
         self.api: ApiServer | None = None
@@ -75,6 +77,7 @@ class Daemon:
         self.service = FleetService(self.config, **kwargs)
         self.service.add_listener(self._log_batch)
         await self.service.start()
+        reports = self._start_report_mail()
         try:
             access = self.config.access
             self.api = ApiServer(
@@ -111,6 +114,8 @@ class Daemon:
             if self.api is not None:  # clients first: their running statements are interrupted
                 await self.api.close()
             self.service.store.interrupt_all()
+            reports.cancel()
+            await asyncio.gather(reports, return_exceptions=True)
             await self.service.stop()
             self._restore_signals(loop)
         if self.service.failed is not None:
@@ -120,6 +125,14 @@ class Daemon:
             return 1
         event(log, "stopped")
         return 0
+
+    def _start_report_mail(self) -> asyncio.Task[None]:
+        """Monthly reports on the 1st and weekly summaries, queued in the outbox (issue 12)."""
+        from console.reports.mailing import POLL, ReportMailer
+
+        assert self.service is not None
+        mailer = ReportMailer(self.service, poll=self.report_poll or POLL)
+        return asyncio.create_task(mailer.run(self._stop))
 
     def _identify(self, peer: Peer) -> Caller:
         """A peer's role from the [access] section; this daemon's own account is ops."""

@@ -37,7 +37,14 @@ from console.daemon.wire import (
     rebuild,
 )
 from console.errors import BadRequest
-from console.fleetview import FleetSnapshot, FleetSource, ServerRow, SourceInfo
+from console.fleetview import (
+    FleetSnapshot,
+    FleetSource,
+    ReportBy,
+    ReportKind,
+    ServerRow,
+    SourceInfo,
+)
 from console.sqlresult import assemble
 
 P = ParamSpec("P")
@@ -184,6 +191,26 @@ class RemoteSource:
     maintenance_add = remote_call(FleetSource.maintenance_add)
     maintenance_remove = remote_call(FleetSource.maintenance_remove)
     outbox = remote_call(FleetSource.outbox)
+    outage_list = remote_call(FleetSource.outage_list)
+    outage_exclude = remote_call(FleetSource.outage_exclude)
+    outage_revoke = remote_call(FleetSource.outage_revoke)
+    credit_claim = remote_call(FleetSource.credit_claim)
+    import_samples = remote_call(FleetSource.import_samples)
+
+    async def report(
+        self,
+        kind: ReportKind,
+        month: str,
+        by: ReportBy = "server",
+        installer_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> Any:
+        """The daemon sends the table as one Arrow IPC stream."""
+        import pyarrow as pa
+
+        _, blob = await self._request("report", kind, month, by, installer_id, customer_id)
+        return pa.ipc.open_stream(blob).read_all()
+
     mail = remote_call(FleetSource.mail)
 
     async def close(self) -> None:

@@ -43,7 +43,7 @@ import msgspec
 from console.errors import BadRequest, NlsError
 from console.errors import DaemonUnavailable as DaemonUnavailable
 from console.errors import RemoteError as RemoteError
-from console.fleetview import FleetSource, ServerRow
+from console.fleetview import IMPORT_CHUNK_ROWS, FleetSource, ImportedSample, ServerRow
 
 VERSION = 2
 MAX_HEADER = 64 * 1024 * 1024
@@ -87,6 +87,10 @@ Query = Annotated[str, msgspec.Meta(max_length=100_000)]
 ServerIds = Annotated[list[ServerId], msgspec.Meta(max_length=100_000)]
 WindowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+Month = Annotated[str, msgspec.Meta(max_length=16)]
+Reason = Annotated[str, msgspec.Meta(max_length=2_000)]
+FailureRef = Annotated[str, msgspec.Meta(max_length=200)]
+Samples = Annotated[list[ImportedSample], msgspec.Meta(max_length=IMPORT_CHUNK_ROWS)]
 MailKey = Annotated[str, msgspec.Meta(max_length=256)]
 
 BOUNDS: dict[str, Any] = {
@@ -98,6 +102,19 @@ BOUNDS: dict[str, Any] = {
     "server_ids": ServerIds | None,
     "window_id": WindowId,
     "limit": Limit,
+    # issue 12: reports, exclusions, claims, history import
+    "month": Month,
+    "installer_id": ScopeId | None,
+    "customer_id": ScopeId | None,
+    "include_revoked": bool,
+    "starts": Since,
+    "ends": Since,
+    "reason": Reason,
+    "exclusion_id": WindowId,
+    "failure": FailureRef,
+    "claimed_at": Since | None,
+    "samples": Samples,
+    "commit": bool,
     "key": MailKey,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine
@@ -107,6 +124,8 @@ SUBSCRIBE = "updates"
 LOCAL = frozenset({SUBSCRIBE, "close"})
 """FleetSource members that are not plain calls: the subscription, and closing the client."""
 ROWS = tuple[ServerRow, ...]
+ARROW_RESULTS = frozenset({"report"})
+"""Calls whose result (a pyarrow.Table) travels as an Arrow IPC stream in the blob."""
 
 
 def method_table() -> dict[str, Method]:

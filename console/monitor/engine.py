@@ -118,7 +118,7 @@ class Engine:
         self._pins: dict[str, str] = {}
         self._unstored: list[Sample] = []
         # issue 12: web service checks probe beside the servers when their ids are asked for
-        self.web = WebProber(config.web_checks, clock=clock)
+        self.web = WebProber(config.web_checks, clock=clock, base=config.source.parent)
 
     @functools.cached_property
     def targets(self) -> dict[str, ServerTarget]:

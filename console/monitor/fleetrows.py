@@ -33,6 +33,11 @@ class RowBuilder:
             c, i = directory.owners(s)
             self._names[s.id] = (s.name or s.id, c.id, c.name, i.id, i.name)
             self._zones[s.id] = directory.timezone(s)
+        self._web = set(directory.web_checks)
+        for w in directory.web_checks.values():
+            c, i = directory.web_owners(w)
+            self._names[w.id] = (w.url, c.id, c.name, i.id, i.name)
+            self._zones[w.id] = c.timezone or i.timezone
 
     def build(
         self,
@@ -53,6 +58,11 @@ class RowBuilder:
         quiet = self._quiet_until(server)
         quiet = quiet if quiet is not None and quiet > now else None
         window = self._maintenance(server, now)
+        web = server in self._web
+        if web:
+            status = _web_status(figures, failing, window, self._confirmed(server))
+        else:
+            status = _status(figures, failing, quiet, window, self._confirmed(server))
         return ServerRow(
             server_id=server,
             name=name,
@@ -60,7 +70,7 @@ class RowBuilder:
             customer_name=customer_name,
             installer_id=installer_id,
             installer_name=installer_name,
-            status=_status(figures, failing, quiet, window, self._confirmed(server)),
+            status=status,
             cameras_online=None
             if figures.get("cameras_unknown")
             else figures.get("cameras_online"),
@@ -74,6 +84,7 @@ class RowBuilder:
             quiet_until=quiet,
             note=f"maintenance: {window.reason}" if window else "",
             timezone=self._zones[server],
+            kind="web" if web else "server",
         )
 
 
@@ -97,6 +108,25 @@ def _status(
         confirmed_failing = any((f.check, f.subject) in confirmed for f in failing)
         return "problem" if confirmed_failing else "pending"
     if online is None or online == "unknown":
+        return "unknown"
+    return "up"
+
+
+def _web_status(
+    figures: Mapping[str, Any],
+    failing: tuple[Failing, ...],
+    window: MaintenanceWindow | None,
+    confirmed: frozenset[tuple[str, str]],
+) -> Status:
+    """A web check is down when its page fails (status, keyword, unreachable) past the alert
+    threshold, a problem when only its response time or certificate does."""
+    if window is not None:
+        return "maintenance"
+    if failing:
+        if any(f.check == "web" for f in failing):
+            return "down" if ("web", "") in confirmed else "pending"
+        return "problem" if any((f.check, f.subject) in confirmed for f in failing) else "pending"
+    if figures.get("web") in (None, "unknown"):
         return "unknown"
     return "up"
 

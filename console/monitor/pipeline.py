@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.config import Config, Customer, Installer, Server
+from console.config import Config, Customer, Installer, Server, WebCheck
 from console.directory import Directory
 from console.mail.notify import Notification, NotifySettings, ServerFacts, build_notifications
 from console.monitor.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
@@ -47,6 +47,15 @@ class AlertPipeline:
                 ),
             )
             self._facts[server.id] = _server_facts(server, customer, installer)
+        for web in config.web_checks:
+            # A web check alerts its customer's installer after the same number of failed
+            # checks as their servers; it has no delivery date, so no quiet period.
+            customer, installer = directory.web_owners(web)
+            self._policies[web.id] = ServerPolicy(
+                threshold=_owner_setting(config, (customer, installer), "failures_before_alert"),
+                recover_after=config.monitor.recover_after,
+            )
+            self._facts[web.id] = _web_facts(web, customer, installer)
         smtp = config.smtp
         self.settings = (
             NotifySettings(support=smtp.support, ops_address=smtp.ops_address)
@@ -96,6 +105,29 @@ class AlertPipeline:
     def pending_servers(self) -> set[str]:
         """Servers with a failure awaiting confirmation (for an optional faster retry)."""
         return {s.server for s in self.states.values() if s.status == "pending"}
+
+
+def _owner_setting(config: Config, owners: tuple[Customer, Installer], name: str) -> int:
+    """A setting from the customer, else the installer, else [monitor]."""
+    for level in owners:
+        value = getattr(level, name)
+        if value is not None:
+            return int(value)
+    return int(getattr(config.monitor, name))
+
+
+def _web_facts(web: WebCheck, customer: Customer, installer: Installer) -> ServerFacts:
+    return ServerFacts(
+        server=web.id,
+        server_name=web.url,
+        customer=customer.id,
+        customer_name=customer.name,
+        installer=installer.id,
+        installer_name=installer.name,
+        emails=tuple(installer.emails),
+        language=installer.language,
+        timezone=customer.timezone or installer.timezone,
+    )
 
 
 def _server_facts(server: Server, customer: Customer, installer: Installer) -> ServerFacts:

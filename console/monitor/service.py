@@ -54,6 +54,7 @@ from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.health import HealthStatus
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
+from console.monitor.reportsview import ReportsMixin
 from console.store.database import Store, api_url, store_options
 from console.store.sandbox import QueryLimits
 from console.store.worker import ClientRun, StoreFatal, StoreWorker
@@ -266,6 +267,19 @@ class FleetService:
             coalesce=True,
             misfire_grace_time=int(self._slot_seconds),
         )
+        for n, (interval, ids) in enumerate(sorted(self._web_intervals().items())):
+            # Web checks run at their own interval, each interval's checks as one batch, on
+            # the same clock grid as the server slots (so restarts keep their phase).
+            start = epoch + timedelta(seconds=(elapsed // interval + 1) * interval)
+            scheduler.add_job(
+                self._web_tick,
+                IntervalTrigger(seconds=interval, start_date=start, timezone=UTC),
+                args=[-2 - n, ids],
+                id=f"web-{interval:g}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=int(interval),
+            )
         scheduler.add_job(
             self.retention,
             CronTrigger(hour=0, minute=30, timezone=UTC),
@@ -276,12 +290,28 @@ class FleetService:
         scheduler.start()
         self._scheduler = scheduler
         log.info(
-            "schedule: %d servers over %g s in %d slots of %g s",
+            "schedule: %d servers over %g s in %d slots of %g s, %d web checks",
             len(self.config.servers),
             self.config.monitor.interval,
             self._slots,
             self._slot_seconds,
+            len(self.config.web_checks),
         )
+
+    def _web_intervals(self) -> dict[float, list[str]]:
+        intervals: dict[float, list[str]] = {}
+        for web in self.config.web_checks:
+            intervals.setdefault(web.interval, []).append(web.id)
+        return intervals
+
+    async def _web_tick(self, key: int, ids: list[str]) -> None:
+        """Start a batch of web checks unless the last one of this interval still runs; like a
+        slot it is tracked in `_running`, so stopping waits for it."""
+        if self._stop.is_set() or key in self._running:
+            return
+        task = asyncio.create_task(self._run_slot(ids))
+        self._running[key] = task
+        task.add_done_callback(lambda _t: self._running.pop(key, None))
 
     async def _tick(self) -> None:
         """Start the slot that is due; never waits for it, so a slow slot delays no other."""
@@ -362,11 +392,15 @@ class FleetService:
             if not future.done():
                 future.set_result(batch)
 
+    def config_ids(self) -> list[str]:
+        """Every grid row's id: the servers, then the web checks."""
+        return [s.id for s in self.config.servers] + [w.id for w in self.config.web_checks]
+
     async def _refresh_rows(self, servers: Sequence[str] | None) -> tuple[ServerRow, ...]:
         now = self.clock()
         since = now - timedelta(days=30)
         figures, availability = await self.store.call(_figures, servers, since, now)
-        ids = servers if servers is not None else [s.id for s in self.config.servers]
+        ids = servers if servers is not None else [*self.config_ids()]
         changed = []
         for server in ids:
             row = self._builder.build(server, figures.get(server), availability.get(server), now)
@@ -484,12 +518,14 @@ def _figures(
     figures = {r["server"]: r for r in store.named("fleet_rows", [ids]).to_pylist()}
     availability = {
         r["server"]: (r["availability"], r["known_s"])
-        for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
+        # a web check's availability is its page's (`web`); a server's, `server_online`
+        for checks in (["server_online"], ["web"])
+        for r in store.named("availability", [since, now, ids, checks]).to_pylist()
     }
     return figures, availability
 
 
-class FleetView:
+class FleetView(ReportsMixin):
     """A FleetSource over the service acting for one Caller: ops see everything, a caller
     scoped to an installer sees only that installer's servers and gets no SQL. The view, not
     the client, decides what a write means: ids, authors and record times are its own."""

@@ -85,7 +85,7 @@ def add_exclusion(
     if not author.strip():
         raise ExclusionError("no author: an exclusion needs the identity of who made it")
     con = _con(con)
-    (next_id,) = con.execute("SELECT coalesce(max(id), 0) + 1 FROM exclusions").fetchone()
+    ((next_id,),) = con.execute("SELECT coalesce(max(id), 0) + 1 FROM exclusions").fetchall()
     created = now()
     con.execute(
         f"INSERT INTO exclusions ({_EXCLUSION_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
@@ -112,7 +112,7 @@ def revoke_exclusion(con: Any, exclusion_id: int, *, author: str, now: Clock = _
     ).fetchall()
     if not found:
         exists = con.execute("SELECT count(*) FROM exclusions WHERE id = ?", [exclusion_id])
-        if exists.fetchone()[0]:
+        if exists.fetchall()[0][0]:
             raise ExclusionError(f"exclusion {exclusion_id} is already revoked")
         raise ExclusionError(f"no exclusion {exclusion_id}; see the list of exclusions")
     return exclusions(con, ids=[exclusion_id])[0]

@@ -180,7 +180,7 @@ def _has_table(con: Any, name: str) -> bool:
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 

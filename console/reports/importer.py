@@ -59,8 +59,10 @@ def read_samples_csv(
     *,
     known_servers: Collection[str] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    with_lines: bool = False,
 ) -> pa.Table:
-    """Validate the whole file and return its samples; SampleImportError lists every bad row."""
+    """Validate the whole file and return its samples; SampleImportError lists every bad row.
+    `with_lines` adds each sample's line in the file (column `line`), for a daemon's errors."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -114,10 +116,11 @@ def read_samples_csv(
             ) from None
     if total_bad:
         raise SampleImportError(problems, total_bad)
-    ordered = sorted((r for _, r in rows.values()), key=lambda r: (r["ts"], r["server"]))
+    ordered = sorted(rows.values(), key=lambda lr: (lr[1]["ts"], lr[1]["server"]))
+    schema = IMPORT_SCHEMA.append(pa.field("line", pa.int64())) if with_lines else IMPORT_SCHEMA
     return pa.Table.from_pylist(
-        [{**r, "cycle": IMPORTED_CYCLE, "latency_ms": None} for r in ordered],
-        schema=IMPORT_SCHEMA,
+        [{**r, "cycle": IMPORTED_CYCLE, "latency_ms": None, "line": n} for n, r in ordered],
+        schema=schema,
     )
 
 

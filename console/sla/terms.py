@@ -68,3 +68,5 @@ class AvailabilityTerms(BaseModel):
     # Latency promise for web checks (Texpro: 95% of page loads within 3 s).
     latency_percentile: float = Field(95, gt=0, lt=100)
     latency_target_ms: float | None = Field(None, gt=0)
+    # A weekly availability summary mailed to the installer (Otter Premium includes one).
+    weekly_summary: bool = False

@@ -28,6 +28,7 @@ from console.tui.gridmodel import utc_now
 from console.tui.header import ConsoleStatus
 from console.tui.messages import InfoLoaded, RowsChanged, SnapshotLoaded, SourceClosed
 from console.tui.palette import NlsCommands
+from console.tui.screens.availability import AvailabilityScreen
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen
@@ -51,6 +52,7 @@ class NlsApp(App[int]):
         "sql": SqlScreen,
         "mail": OutboxScreen,
         "maintenance": MaintenanceScreen,
+        "availability": AvailabilityScreen,
     }
     DEFAULT_MODE: ClassVar[str] = "fleet"
     BINDINGS = bindings_for("app")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from textual.binding import Binding, BindingType
 
-Context = Literal["app", "fleet", "detail", "sql", "mail", "message", "maintenance"]
+Context = Literal["app", "fleet", "detail", "sql", "mail", "message", "maintenance", "availability"]
 CONTEXT_TITLES: dict[Context, str] = {
     "app": "Everywhere",
     "fleet": "Fleet grid",
@@ -17,8 +17,11 @@ CONTEXT_TITLES: dict[Context, str] = {
     "mail": "Sent mail",
     "message": "One mail",
     "maintenance": "Maintenance",
+    "availability": "Availability",
 }
-MODE_CONTEXTS: frozenset[Context] = frozenset({"fleet", "sql", "mail", "maintenance"})
+MODE_CONTEXTS: frozenset[Context] = frozenset(
+    {"fleet", "sql", "mail", "maintenance", "availability"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,14 @@ COMMANDS: tuple[Command, ...] = (
         "switch_screen('maintenance')",
         "Maint",
         "Maintenance windows: list, add, remove",
+        "app",
+    ),
+    Command(
+        "availability",
+        "5",
+        "switch_screen('availability')",
+        "Avail",
+        "Monthly availability, worst first",
         "app",
     ),
     Command(
@@ -176,6 +187,29 @@ COMMANDS: tuple[Command, ...] = (
         "maintenance",
     ),
     Command("refresh_windows", "r", "refresh", "Refresh", "Reload the windows", "maintenance"),
+)
+COMMANDS += (
+    Command(
+        "prev_month", "left_square_bracket", "month(-1)", "Prev", "Previous month", "availability"
+    ),
+    Command("next_month", "right_square_bracket", "month(1)", "Next", "Next month", "availability"),
+    Command(
+        "grouping",
+        "b",
+        "grouping",
+        "By",
+        "Rows by installer, customer, server or camera",
+        "availability",
+    ),
+    Command(
+        "export_report",
+        "e",
+        "export_report",
+        "Export",
+        "Export the rows: CSV, JSON, Parquet, XLSX or HTML",
+        "availability",
+    ),
+    Command("refresh_availability", "r", "refresh", "Refresh", "Recompute", "availability"),
 )
 COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
 

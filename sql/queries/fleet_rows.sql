@@ -16,6 +16,7 @@ SELECT server,
        max(value) FILTER (WHERE check_name = 'disk_activity' AND state <> 'unknown') AS disk,
        max(server_ts) AS last_check,
        max(state::VARCHAR) FILTER (WHERE check_name = 'server_online') AS online,
+       max(state::VARCHAR) FILTER (WHERE check_name = 'web') AS web,
        list({'check': check_name, 'subject': subject, 'consecutive': consecutive,
              'detail': detail, 'alerted_at': alerted_at} ORDER BY check_name, subject)
            FILTER (WHERE state = 'fail')

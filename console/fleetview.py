@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentMark,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+)
 from console.directory import ScopeKind
 from console.errors import AccessDenied as AccessDenied  # re-exported: screens catch it
 from console.monitor.maintenance import MaintenanceWindow
@@ -48,6 +57,8 @@ class ServerRow:
     availability_30d: float | None = None
     quiet_until: datetime | None = None
     note: str = ""
+    incident: IncidentMark | None = None
+    """The server's open incident whose timer is due first (see console.desk)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,5 +201,40 @@ class FleetSource(Protocol):
     async def maintenance_remove(self, window_id: int) -> None: ...
 
     async def outbox(self, limit: int = 100) -> list[MailRow]: ...
+
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        """Open an incident by hand (a call, a question, a wish, an RMA) under the customer's
+        SLA policy; `at` back-dates it (default: now). Its author is the caller's OS user."""
+        ...
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        """Append an event (customer-message, reply, note, ack, waiting, resume, resolve, close,
+        reopen, priority); UsageError and nothing written when the incident refuses it."""
+        ...
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        """The incident, its events and its timers at `now` (default: the clock)."""
+        ...
+
+    async def incidents(
+        self, query: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        """Incidents in scope matching `query` (None: all), what is due next first."""
+        ...
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        """Per customer: requests against the quota, questions, contacts, timers met and
+        breached in a calendar month "YYYY-MM" (in each policy's zone)."""
+        ...
 
     async def close(self) -> None: ...

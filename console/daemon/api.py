@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
+from console.authors import peer_user
 from console.daemon.runtime import AlreadyRunning, answers, event
 from console.daemon.wire import (
     METHODS,
@@ -38,7 +39,8 @@ from console.daemon.wire import (
 from console.fleetview import FleetSource
 
 log = logging.getLogger("nls.api")
-ViewFactory = Callable[[str | None], FleetSource]
+ViewFactory = Callable[[str | None, str], FleetSource]
+"""(installer scope, author: the peer's OS user from SO_PEERCRED) -> the connection's view."""
 HELLO_TIMEOUT = 10.0
 
 
@@ -190,7 +192,8 @@ class _Connection:
         try:
             if version != VERSION:
                 raise ValueError(f"protocol version {version} is not {VERSION}; upgrade nls")
-            self.view = self.server.open_view(self.installer)
+            author = peer_user(self.writer.get_extra_info("socket"))
+            self.view = self.server.open_view(self.installer, author)
         except Exception as exc:
             self.writer.write(error_frame(0, exc))
             await self.writer.drain()

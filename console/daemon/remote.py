@@ -172,6 +172,11 @@ class RemoteSource:
     maintenance_add = remote_call(FleetSource.maintenance_add)
     maintenance_remove = remote_call(FleetSource.maintenance_remove)
     outbox = remote_call(FleetSource.outbox)
+    incident_open = remote_call(FleetSource.incident_open)
+    incident_event = remote_call(FleetSource.incident_event)
+    incident_show = remote_call(FleetSource.incident_show)
+    incidents = remote_call(FleetSource.incidents)
+    incident_stats = remote_call(FleetSource.incident_stats)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""

@@ -42,6 +42,8 @@ class Batch:
     samples: tuple[Sample, ...]
     timings: dict[str, float]
     notifications: int = 0
+    incident_servers: tuple[str, ...] = ()
+    """Servers whose incidents monitoring opened or added to in this batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +169,7 @@ class Engine:
                 probed.cameras,
                 outcome.result.states if outcome else (),
                 outcome.notifications if outcome else (),
+                getattr(outcome, "incidents", ()) if outcome else (),
             )
             if alerts and outcome:
                 alerts.commit(outcome)
@@ -177,6 +180,7 @@ class Engine:
                 probed.samples,
                 timings,
                 len(outcome.notifications) if outcome else 0,
+                tuple(a.server for a in getattr(outcome, "incidents", ())) if outcome else (),
             )
         for listener in self.listeners:
             result = listener(batch)

@@ -11,6 +11,7 @@ period stays exact (no jitter drift) and the load is spread evenly over the inte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -22,8 +23,18 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
+from console.authors import process_user
 from console.clock import Clock, utcnow
 from console.config import Config
+from console.desk.desk import Desk
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+)
 from console.directory import Directory, ScopeKind
 from console.errors import AccessDenied, NotFound
 from console.fleetview import (
@@ -50,6 +61,8 @@ T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
+DESK_SECONDS = 60.0
+"""How often a scheduled service looks for SLA notices to send (and after every desk write)."""
 
 
 def phase(server_id: str, slots: int) -> int:
@@ -81,6 +94,9 @@ class FleetService:
         self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
+        self.desk = Desk(config, self.directory, self.store, clock)
+        self.desk.on_change = self._incidents_changed
+        self.desk.on_mail = self.kick_outbox
         self._builder = RowBuilder(
             self.directory,
             lambda s: self.alerts.policy(s).quiet_until,
@@ -110,12 +126,14 @@ class FleetService:
         states = await self.store.call(Store.alert_states)
         windows = await self.store.call(lambda s: DuckMaintenanceStore(s.con).windows())
         self.alerts.load(states, windows)
+        await self.desk.load()
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
         if self.config.smtp is not None and self.deliver:
             await self._start_outbox()
         if self.schedule:
             self._start_scheduler()
+            await self.desk_tick()
             never = [server for server, row in self.rows.items() if row.last_check is None]
             if never:
                 self._running[-1] = asyncio.create_task(self._run_slot(never))
@@ -184,6 +202,13 @@ class FleetService:
             coalesce=True,
             misfire_grace_time=int(self._slot_seconds),
         )
+        scheduler.add_job(
+            self.desk_tick,
+            IntervalTrigger(seconds=DESK_SECONDS, timezone=UTC),
+            id="desk",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         self._scheduler = scheduler
         log.info(
@@ -230,8 +255,28 @@ class FleetService:
                 replace_existing=True,
             )
 
+    async def desk_tick(self) -> int:
+        """Queue the SLA notices now due (a scheduled job; tests call it with their clock)."""
+        try:
+            return await self.desk.tick()
+        except Exception:
+            log.exception("SLA notices failed")
+            return 0
+
+    async def _incidents_changed(self, servers: Sequence[str]) -> None:
+        """A desk write: the fleet rows of these servers show their open incidents anew."""
+        known = [s for s in servers if s in self.rows]
+        if known:
+            changed = await self._refresh_rows(known)
+            if changed:
+                self._publish(changed)
+
     async def _on_batch(self, batch: Batch) -> None:
         servers = sorted({s.server for s in batch.samples})
+        if batch.incident_servers:
+            await self.desk.reload(servers=batch.incident_servers, notify=False)
+            if self.schedule:
+                await self.desk_tick()
         changed = await self._refresh_rows(servers)
         if batch.notifications:
             self.kick_outbox()
@@ -251,6 +296,9 @@ class FleetService:
         changed = []
         for server in ids:
             row = self._builder.build(server, figures.get(server), availability.get(server), now)
+            mark = self.desk.mark(server, now)
+            if mark is not None:
+                row = dataclasses.replace(row, incident=mark)
             if self.rows.get(server) != row:
                 self.rows[server] = row
                 changed.append(row)
@@ -275,10 +323,12 @@ class FleetService:
 
     # -- views ------------------------------------------------------------------------------
 
-    def view(self, installer: str | None = None) -> FleetView:
+    def view(self, installer: str | None = None, author: str | None = None) -> FleetView:
+        """A FleetSource for `installer` (None: everything) acting for `author`, the OS user
+        of the process that asks (the daemon passes its peer's; default: this process's)."""
         if installer is not None:
             self.directory.require("installer", installer)
-        return FleetView(self, installer)
+        return FleetView(self, installer, author)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
         queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
@@ -327,9 +377,14 @@ class FleetView:
 
     mode: Literal["embedded", "attached"] = "embedded"
 
-    def __init__(self, service: FleetService, installer: str | None) -> None:
+    def __init__(
+        self, service: FleetService, installer: str | None, author: str | None = None
+    ) -> None:
         self.service = service
         self.installer = installer
+        # Who writes through this view: the one place it is decided (issue 9's Caller will
+        # make this `caller.user`). A client never names itself.
+        self.author = author or process_user()
         self.directory = service.directory
         self._servers = self.directory.visible_servers(installer)
         self._queues: list[asyncio.Queue[Any]] = []
@@ -457,6 +512,49 @@ class FleetView:
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]
+
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        return await self.service.desk.open_incident(
+            scope=self.installer,
+            author=self.author,
+            customer=customer,
+            priority=priority,
+            server=server,
+            incident_type=incident_type,
+            title=title,
+            at=at,
+        )
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        return await self.service.desk.add_event(
+            scope=self.installer,
+            author=self.author,
+            incident_id=incident_id,
+            kind=kind,
+            text=text,
+            at=at,
+        )
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        return await self.service.desk.show(self.installer, incident_id, now)
+
+    async def incidents(
+        self, query: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        return await self.service.desk.incidents(self.installer, query or IncidentQuery(), now)
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        return await self.service.desk.stats(self.installer, month)
 
     async def close(self) -> None:
         for queue in self._queues:

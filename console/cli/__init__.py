@@ -15,6 +15,7 @@ from __future__ import annotations
 from console.cli.check import check
 from console.cli.config_cmd import config_group
 from console.cli.demo import demo
+from console.cli.incident import incident_group
 from console.cli.mail import mail_group
 from console.cli.main import main
 from console.cli.maintenance import maintenance_group
@@ -32,5 +33,6 @@ main.add_command(fault)
 main.add_command(heal)
 main.add_command(demo)
 main.add_command(sla_group)
+main.add_command(incident_group)
 
 __all__ = ["main"]

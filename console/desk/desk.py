@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from console.errors import NotFound, UsageError
 from console.mail.notify import NotifySettings
 from console.sla.calendar import from_us, to_us
 from console.sla.entitlements import IncidentRecord, month_bounds, monthly_counts
-from console.sla.lifecycle import STATUSES, check_new_incident
+from console.sla.lifecycle import STATUSES, check_new_incident, status_after
 from console.sla.notices import Notice, notices
 from console.sla.policy import Policy, catalog_of
 from console.sla.timers import (
@@ -43,6 +43,7 @@ from console.sla.timers import (
     Timer,
     TimerState,
     compute_timers,
+    current_priority,
     most_urgent,
     read_history,
     timers_at,
@@ -283,9 +284,14 @@ class Desk:
             kept = Kept(incident, tuple(events), self.policy(incident.policy))
         if scope is not None and kept.incident.installer != scope:
             raise NotFound(f"no incident {incident_id}; see `nls incident list`")
+        if at < kept.incident.opened_at:
+            raise DeskInputError(
+                f"--now {at.isoformat()} is before incident {incident_id} was opened "
+                f"({kept.incident.opened_at.isoformat()})"
+            )
         timers = kept.timers(to_us(at))
         return IncidentDetail(
-            kept.incident,
+            _as_of(kept.incident, kept.events, at),
             kept.events,
             tuple(timer_row(kept.policy, t, to_us(at)) for t in timers if kept.policy),
             at,
@@ -294,10 +300,15 @@ class Desk:
     async def incidents(
         self, scope: str | None, query: IncidentQuery, now: datetime | None
     ) -> list[IncidentRow]:
-        at = self._instant(now, None, "--now") if now is not None else self.clock()
+        """Incidents in scope matching `query` at `now` (default: the clock). A `now` in the
+        past shows the past: incidents opened later are left out, and each one's status is the
+        one its events had then."""
+        clock = self.clock()
+        at = self._instant(now, None, "--now") if now is not None else clock
+        past = at < clock - FUTURE_SLACK
         self._check_query(scope, query)
         candidates: list[Kept] = list(self.open.values())
-        if not (query.open_only or query.breaching or query.status in ("open", "waiting")):
+        if past or not (query.open_only or query.breaching or query.status in ("open", "waiting")):
             closed = await self.store.read(
                 lambda s: db.with_events(s.con, "status IN ('resolved', 'closed')")
             )
@@ -306,6 +317,10 @@ class Desk:
         rows = []
         for kept in candidates:
             incident = kept.incident
+            if past:
+                if incident.opened_at > at:
+                    continue
+                incident = _as_of(incident, kept.events, at)
             if not _matches(incident, scope, query):
                 continue
             timers = kept.timers(at_us)
@@ -321,8 +336,8 @@ class Desk:
                     incident,
                     timer_row(kept.policy, urgent, at_us) if urgent and kept.policy else None,
                     breached,
-                    len(kept.events),
-                    max((e.at for e in kept.events), default=None),
+                    sum(1 for e in kept.events if e.at <= at),
+                    max((e.at for e in kept.events if e.at <= at), default=None),
                 )
             )
         rows.sort(key=_due_order)
@@ -340,7 +355,7 @@ class Desk:
             lambda s: db.with_events(
                 s.con,
                 "opened_at < ? AND (status IN ('open', 'waiting') OR id IN "
-                "(SELECT incident FROM incident_events WHERE at >= ?))",
+                "(SELECT incident FROM incident_events WHERE ts >= ?))",
                 [until, since],
             )
         )
@@ -524,6 +539,16 @@ class _NoPolicy:
     name = ""
 
 
+def _as_of(incident: Incident, events: Sequence[IncidentEvent], at: datetime) -> Incident:
+    """The incident as it stood at `at`: status and priority after the events until then."""
+    history = db.timer_events(e for e in events if e.at <= at)
+    status = status_after(history)
+    priority = current_priority(incident.opening_priority, history)
+    if (status, priority) == (incident.status, incident.priority):
+        return incident
+    return replace(incident, status=status, priority=priority)
+
+
 def _matches(incident: Incident, scope: str | None, query: IncidentQuery) -> bool:
     return (
         (scope is None or incident.installer == scope)
@@ -551,7 +576,8 @@ def timer_row(policy: Policy | None, timer: Timer, now_us: int) -> TimerRow:
     if policy is not None and timer.state == TimerState.RUNNING:
         clock = timer.target.clock
         left = timer.remaining_us
-        risk_left = math.floor(timer.target_us * (1 - policy.at_risk))
+        # at risk once used >= at_risk * target (timers.py), i.e. remaining <= risk_left
+        risk_left = timer.target_us - math.ceil(policy.at_risk * timer.target_us)
         if left > risk_left:
             at_risk_at = from_us(clock.add_us(now_us, left - risk_left))
         if left > policy.urgent_us:

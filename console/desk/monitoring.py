@@ -29,15 +29,24 @@ CHECK_TITLES = {
 class AlertEvent(Protocol):
     """What an Alert or a Recovery of `console.monitor.alerting` carries that matters here."""
 
-    server: str
-    check: str
-    subject: str
-    label: str
-    ts: datetime
-    first_failed: datetime
-    failures: int
-    detail: str
-    kind: str
+    @property
+    def server(self) -> str: ...
+    @property
+    def check(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def first_failed(self) -> datetime: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ _COLUMNS = (
     "id, title, type, priority, opening_priority, status, server, customer, installer, policy, "
     "opened_at, recorded_at, opened_by, source"
 )
-_EVENT_COLUMNS = "incident, seq, at, recorded_at, author, kind, text"
+_EVENT_COLUMNS = "incident, seq, ts, recorded_at, author, kind, text"
 
 
 def timer_events(events: Iterable[IncidentEvent]) -> list[Event]:

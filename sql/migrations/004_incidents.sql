@@ -25,11 +25,12 @@ CREATE TABLE incidents (
 -- Monitoring finds "the open outage incident of this server" with server + status + type.
 CREATE INDEX incidents_server ON incidents (server);
 
--- Append-only history: nothing here is ever updated or deleted.
+-- Append-only history: nothing here is ever updated or deleted. (`ts`, as in samples: AT is a
+-- keyword of DuckDB's SQL.)
 CREATE TABLE incident_events (
     incident     BIGINT NOT NULL,
     seq          INTEGER NOT NULL,              -- 1, 2, ... per incident, in recording order
-    at           TIMESTAMPTZ NOT NULL,          -- when it happened (--at for calls logged later)
+    ts           TIMESTAMPTZ NOT NULL,          -- when it happened (--at for calls logged later)
     recorded_at  TIMESTAMPTZ NOT NULL,
     author       VARCHAR NOT NULL,
     kind         VARCHAR NOT NULL,              -- customer-message | reply | note | ack | waiting

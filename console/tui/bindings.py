@@ -8,7 +8,7 @@ from typing import Literal
 
 from textual.binding import Binding, BindingType
 
-Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance"]
+Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance", "incidents", "incident"]
 CONTEXT_TITLES: dict[Context, str] = {
     "app": "Everywhere",
     "fleet": "Fleet grid",
@@ -16,8 +16,10 @@ CONTEXT_TITLES: dict[Context, str] = {
     "sql": "SQL",
     "mail": "Sent mail",
     "maintenance": "Maintenance",
+    "incidents": "Incidents",
+    "incident": "One incident",
 }
-MODE_CONTEXTS: frozenset[Context] = frozenset({"fleet", "sql", "mail", "maintenance"})
+MODE_CONTEXTS: frozenset[Context] = frozenset({"fleet", "sql", "mail", "maintenance", "incidents"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,14 @@ COMMANDS: tuple[Command, ...] = (
         "switch_screen('maintenance')",
         "Maint",
         "Maintenance windows: list, add, remove",
+        "app",
+    ),
+    Command(
+        "incidents",
+        "5",
+        "switch_screen('incidents')",
+        "Incidents",
+        "The incident desk: open incidents, what is due next first",
         "app",
     ),
     Command(
@@ -119,6 +129,23 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "open", "o", "open_detail", "Detail", "Open the server under the cursor", "fleet", False
     ),
+    Command(
+        "server_incidents",
+        "e",
+        "app.server_incidents",
+        "Incidents",
+        "Incidents of the server under the cursor",
+        "fleet",
+    ),
+    Command(
+        "new_incident",
+        "E",
+        "app.new_incident",
+        "New incident",
+        "Open an incident for the server under the cursor",
+        "fleet",
+        False,
+    ),
     Command("back", "escape", "back", "Back", "Back to the previous screen", "detail"),
     Command("period", "t", "cycle_period", "Period", "History period: 24 h, 7 d, 30 d", "detail"),
     Command("refresh_detail", "r", "refresh", "Refresh", "Reload this server", "detail"),
@@ -155,6 +182,78 @@ COMMANDS: tuple[Command, ...] = (
         "maintenance",
     ),
     Command("refresh_windows", "r", "refresh", "Refresh", "Reload the windows", "maintenance"),
+    Command("open_incident", "enter", "open_incident", "Open", "Open the incident", "incidents"),
+    Command("add_incident", "n", "new_incident", "New", "Open an incident by hand", "incidents"),
+    Command(
+        "incident_installer",
+        "i",
+        "pick('installer')",
+        "Installer",
+        "Filter by installer",
+        "incidents",
+    ),
+    Command(
+        "incident_customer",
+        "c",
+        "pick('customer')",
+        "Customer",
+        "Filter by customer",
+        "incidents",
+    ),
+    Command(
+        "incident_priority",
+        "p",
+        "pick('priority')",
+        "Priority",
+        "Filter by priority",
+        "incidents",
+    ),
+    Command(
+        "incident_state",
+        "s",
+        "cycle_state",
+        "State",
+        "Cycle the state filter: open, all, waiting, resolved, closed",
+        "incidents",
+    ),
+    Command(
+        "incident_breaching",
+        "b",
+        "toggle_breaching",
+        "Breaching",
+        "Only incidents with a timer breached, urgent or at risk",
+        "incidents",
+    ),
+    Command("incident_clear", "x", "clear_filters", "Clear", "Clear every filter", "incidents"),
+    Command("incident_reload", "r", "refresh", "Refresh", "Reload the incidents", "incidents"),
+    Command("incident_back", "escape", "back", "Back", "Back to the incidents", "incident"),
+    Command("note", "n", "write('note')", "Note", "Add an internal note", "incident"),
+    Command(
+        "reply", "r", "write('reply')", "Reply", "Add a public reply to the customer", "incident"
+    ),
+    Command(
+        "customer_message",
+        "m",
+        "write('customer-message')",
+        "Message",
+        "Record a message or call from the customer",
+        "incident",
+    ),
+    Command("ack", "a", "record('ack')", "Ack", "Acknowledge the incident", "incident"),
+    Command(
+        "waiting",
+        "w",
+        "record('waiting')",
+        "Waiting",
+        "Waiting on the customer (pauses)",
+        "incident",
+    ),
+    Command("resume", "u", "record('resume')", "Resume", "Resume after waiting", "incident"),
+    Command("resolve", "v", "record('resolve')", "Resolve", "Resolve the incident", "incident"),
+    Command(
+        "reopen", "o", "record('reopen')", "Reopen", "Reopen a resolved incident", "incident", False
+    ),
+    Command("incident_refresh", "f5", "refresh", "Refresh", "Reload this incident", "incident"),
 )
 COMMAND_BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
 

@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.desk.text import live_state
 from console.fleetview import FleetCounts, ServerRow
 from console.tui.gridmodel import (
     COLUMNS,
@@ -415,6 +416,11 @@ class FleetGrid(ScrollView, can_focus=True):
             return palette.muted
         if key == "failing":
             return palette.status.get(row.status, palette.base)
+        if key == "incident" and row.incident is not None:
+            state = live_state(row.incident.timer, self._now)
+            if state in ("breached", "urgent"):
+                return palette.status.get("down", palette.base)
+            return palette.warning if state == "at_risk" else palette.base
         if key == "cpu" and row.cpu_pct is not None and row.cpu_pct >= CPU_HOT:
             return palette.warning
         if (

@@ -58,10 +58,6 @@ FUTURE_SLACK = timedelta(minutes=1)  # clocks of two machines differ a little
 NOTICE_KIND = "incident"
 
 
-class DeskInputError(UsageError, ValueError):
-    """Bad input to the desk (an unknown id, a time without an offset, ...): exit 2."""
-
-
 @dataclass(eq=False)
 class Kept:
     """An open incident as the desk keeps it: its events and, once asked, its history."""
@@ -201,11 +197,11 @@ class Desk:
             self._require(scope, "server", server)
             owner = self.directory.server(server).customer
             if owner != customer:
-                raise DeskInputError(
+                raise UsageError(
                     f"server {server!r} belongs to customer {owner!r}, not {customer!r}"
                 )
         if found.sla_plan is None:
-            raise DeskInputError(
+            raise UsageError(
                 f"customer {customer!r} has no sla_plan: give it one in {self.config.source} "
                 "to open incidents for it"
             )
@@ -285,7 +281,7 @@ class Desk:
         if scope is not None and kept.incident.installer != scope:
             raise NotFound(f"no incident {incident_id}; see `nls incident list`")
         if at < kept.incident.opened_at:
-            raise DeskInputError(
+            raise UsageError(
                 f"--now {at.isoformat()} is before incident {incident_id} was opened "
                 f"({kept.incident.opened_at.isoformat()})"
             )
@@ -348,7 +344,7 @@ class Desk:
         try:
             lo, hi = month_bounds(month, "UTC")
         except ValueError as exc:
-            raise DeskInputError(str(exc)) from None
+            raise UsageError(str(exc)) from None
         # Months are read in each policy's zone: take a day of margin on both sides.
         since, until = from_us(lo) - timedelta(days=1), from_us(hi) + timedelta(days=1)
         found = await self.store.read(
@@ -503,12 +499,12 @@ class Desk:
             assert now is not None
             return now
         if value.tzinfo is None or value.utcoffset() is None:
-            raise DeskInputError(
+            raise UsageError(
                 f"{option} {value.isoformat()} has no UTC offset; add one, e.g. "
                 f"{value.isoformat()}+01:00 or Z for UTC"
             )
         if now is not None and value > now + FUTURE_SLACK:
-            raise DeskInputError(
+            raise UsageError(
                 f"{option} {value.isoformat()} is in the future; events are recorded once they "
                 "happened"
             )
@@ -532,7 +528,7 @@ class Desk:
         if query.server:
             self._require(scope, "server", query.server)
         if query.status is not None and query.status not in STATUSES:
-            raise DeskInputError(f"unknown status {query.status!r}; known: {', '.join(STATUSES)}")
+            raise UsageError(f"unknown status {query.status!r}; known: {', '.join(STATUSES)}")
 
 
 class _NoPolicy:

@@ -36,6 +36,7 @@ from console.desk.records import (
     Incident,
     IncidentDetail,
     IncidentEvent,
+    IncidentMark,
     IncidentQuery,
     IncidentRow,
     IncidentStats,
@@ -62,6 +63,10 @@ from console.sla.policy import SlaInputError
 from console.store.database import ReadOnlyError, StoreError
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+_TIMER = TimerRow(
+    "first_response", 0, "P1", "running", "none", "2 h on a 24/7 clock", T0,
+    T0 + timedelta(hours=2), None, 7200.0, T0 + timedelta(minutes=96), T0 + timedelta(minutes=105),
+)  # fmt: skip
 
 
 def row(n: int, installer: str, status: str = "up") -> ServerRow:
@@ -79,6 +84,7 @@ def row(n: int, installer: str, status: str = "up") -> ServerRow:
         last_check=T0,
         failing=(Failing("camera", "cam-2", 2, "camera offline"),),
         availability_30d=99.5,
+        incident=None if n != 1 else IncidentMark(3, "P1", 2, _TIMER),
     )
 
 

@@ -111,6 +111,7 @@ class Daemon:
             samples=len(samples),
             failing=sum(1 for s in samples if s.state == "fail"),
             mails=batch.notifications,
+            incidents=len(batch.incident_servers),
             ms=round((batch.finished - batch.started).total_seconds() * 1000),
             store_ms=round(batch.timings.get("total", 0.0) * 1000),
         )

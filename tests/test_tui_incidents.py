@@ -292,6 +292,12 @@ async def test_the_grid_marks_a_confirmed_fault_and_opens_its_incidents(
         await pilot.pause()
         text = "\n".join(s.text for s in app.screen._compositor.render_strips())
         assert "#1 P1 1h 00m" in text  # the Incident column: id, priority, countdown
+        clock.now += timedelta(minutes=50)
+
+        def grid_text() -> str:
+            return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+        await until(pilot, lambda: "#1 P1 10m" in grid_text())  # the countdown moves
         assert grid.select_server("crest-0002")
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, IncidentsScreen) and app.screen.loaded)

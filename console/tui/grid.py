@@ -35,6 +35,7 @@ from console.tui.gridmodel import (
     GridFilter,
     GridModel,
     format_age,
+    format_incident,
     layout_columns,
     utc_now,
 )
@@ -392,6 +393,8 @@ class FleetGrid(ScrollView, can_focus=True):
         assert row is not None
         is_cursor = position == self._cursor
         age = format_age(row.last_check, self._now)
+        if row.incident is not None:  # its countdown moves too
+            age += "\0" + format_incident(row, self._now)
         key = (sid, model.serial(sid), age, width, is_cursor, self._palette_key)
         strip = self._strips.get(key)
         if strip is not None:

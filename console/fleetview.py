@@ -151,7 +151,8 @@ class FleetSource(Protocol):
     """What a console may ask of an engine, embedded or attached over the daemon's socket.
 
     An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
-    updates, detail and history never show them, and `sql` raises AccessDenied.
+    updates, detail and history never show them, nor the incident calls their incidents, and
+    `sql` raises AccessDenied.
 
     Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
     and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result

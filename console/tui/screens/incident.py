@@ -98,7 +98,7 @@ class IncidentScreen(NlsScreen):
             timeline.add_column(title, key=key)
         timeline.add_column("Text", key="text")
         self.set_interval(1.0, self.tick)
-        self.set_interval(REFRESH_SECONDS, self.load)
+        self.set_interval(REFRESH_SECONDS, self._reload)
         self.load()
         timeline.focus()
 
@@ -108,6 +108,10 @@ class IncidentScreen(NlsScreen):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def _reload(self) -> None:
+        if self.is_current:
+            self.load()
 
     @on(IncidentLoaded)
     def _loaded(self, message: IncidentLoaded) -> None:

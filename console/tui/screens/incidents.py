@@ -57,15 +57,15 @@ def state_cell(state: str) -> Content:
     return Content.styled(state.replace("_", " "), STATE_STYLE.get(state, ""))
 
 
-def cells(row: IncidentRow, now: datetime) -> dict[str, Any]:
-    """The text of every column of one incident at `now`."""
+def cells(row: IncidentRow, now: datetime, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The text of every column of one incident at `now` (`names`: customer names by id)."""
     incident = row.incident
     state = live_state(row.timer, now)
     return {
         "id": str(incident.id),
         "priority": incident.priority,
         "status": incident.status,
-        "customer": incident.customer,
+        "customer": (names or {}).get(incident.customer, incident.customer),
         "server": incident.server or "",
         "timer": row.timer.kind if row.timer else "",
         "due": countdown(row.timer, now),
@@ -139,7 +139,14 @@ class IncidentsScreen(NlsScreen):
         for key, title in COLUMNS:
             table.add_column(title, key=key)
         self.set_interval(1.0, self.tick)
-        self.set_interval(RELOAD_SECONDS, self.load)
+        self.set_interval(RELOAD_SECONDS, self._reload)
+
+    def _reload(self) -> None:
+        if self.is_current:
+            self.load()
+
+    def customer_names(self) -> dict[str, str]:
+        return {r.customer_id: r.customer_name for r in self.nls_app.snapshot_rows or ()}
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -167,6 +174,7 @@ class IncidentsScreen(NlsScreen):
     def apply(self, rows: Sequence[IncidentRow]) -> None:
         """Show a new list: changed cells in place when the order holds, else a rebuild."""
         now = self.nls_app.clock()
+        names = self.customer_names()
         order = [r.incident.id for r in rows]
         self.rows = {r.incident.id: r for r in rows}
         table = self.table
@@ -176,7 +184,7 @@ class IncidentsScreen(NlsScreen):
                 table.clear()
                 self.shown = {}
                 for incident_id in order:
-                    values = cells(self.rows[incident_id], now)
+                    values = cells(self.rows[incident_id], now, names)
                     table.add_row(*values.values(), key=str(incident_id))
                     self.shown[incident_id] = values
                 self.order = order
@@ -184,7 +192,7 @@ class IncidentsScreen(NlsScreen):
                     table.move_cursor(row=order.index(cursor), animate=False)
             else:
                 for incident_id in order:
-                    self._update(incident_id, cells(self.rows[incident_id], now))
+                    self._update(incident_id, cells(self.rows[incident_id], now, names))
             self._summary(now)
         self.loaded += 1
 

@@ -206,6 +206,29 @@ class Server(Thresholds):
         return value.rstrip("/") if value else value
 
 
+class WebCheck(Strict):
+    """An HTTP(S) service check of a SaaS contract (issue 12): status, keyword, response time
+    and certificate expiry. Its samples use the check's id where a server's id goes, so ids
+    must differ from every server id."""
+
+    id: Ident
+    customer: str
+    url: str
+    expect_status: int = Field(200, ge=100, le=599)
+    keyword: str | None = None
+    interval: Seconds = 300.0
+    timeout: Seconds = 10.0
+    cert_warn_days: int = Field(14, ge=0, le=365)
+    latency_target_ms: float | None = Field(None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://example.com/login")
+        return value
+
+
 class InventorySettings(Strict):
     csv: Path | None = None
 
@@ -223,6 +246,7 @@ class Config(Strict):
     installers: list[Installer] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
+    web_checks: list[WebCheck] = Field(default_factory=list)
     calendars: dict[Ident, CalendarSpec] = Field(default_factory=dict)
     sla_policies: dict[Ident, SlaPolicy] = Field(default_factory=dict)
     source: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
@@ -247,6 +271,7 @@ class Config(Strict):
                     f"unknown customer {server.customer!r}; known: {_some(customers)}",
                 )
         self._sla_references()
+        _check_web(self, customers)
         return self
 
     def _sla_references(self) -> None:
@@ -274,13 +299,32 @@ class Config(Strict):
             installer = directory.installer(installer_id)
         except NotFound as exc:
             raise ConfigError(str(exc)) from None
+        customers = directory.customers_of(installer_id)
+        mine = {c.id for c in customers}
         return self.model_copy(
             update={
                 "installers": [installer],
-                "customers": directory.customers_of(installer_id),
+                "customers": customers,
                 "servers": directory.servers_of(installer_id),
+                "web_checks": [w for w in self.web_checks if w.customer in mine],
             }
         )
+
+
+def _check_web(config: Config, customers: set[str]) -> None:
+    _unique("web_checks", config.web_checks)
+    servers = {s.id for s in config.servers}
+    for n, web in enumerate(config.web_checks):
+        if web.customer not in customers:
+            raise _RefError(
+                ("web_checks", n, "customer"),
+                f"unknown customer {web.customer!r}; known: {_some(customers)}",
+            )
+        if web.id in servers:
+            raise _RefError(
+                ("web_checks", n, "id"),
+                f"{web.id!r} is also a server id; a web check needs an id of its own",
+            )
 
 
 Overrides = Directory

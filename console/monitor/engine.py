@@ -22,6 +22,7 @@ from console.clock import Clock, utcnow
 from console.config import Config, Overrides, Server, SshSettings
 from console.monitor.checks import Limits, ServerProbe, evaluate
 from console.monitor.sample import Sample
+from console.monitor.webchecks import WebProber
 from console.store.database import Store, api_url
 from console.store.worker import StoreWorker
 from probes.eocortex import probe_eocortex
@@ -97,6 +98,8 @@ class Engine:
         self._next_cycle = 0
         self._ssh_pool = SshPool(keepalive_interval=60.0)
         self._pins: dict[str, str] = {}
+        # issue 12: web service checks probe beside the servers when their ids are asked for
+        self.web = WebProber(config.web_checks, clock=clock)
 
     @functools.cached_property
     def targets(self) -> dict[str, ServerTarget]:
@@ -114,6 +117,7 @@ class Engine:
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(c.aclose() for c in clients))
         await self._ssh_pool.close()
+        await self.web.close()
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -129,14 +133,21 @@ class Engine:
         return await self.record(await self.probe(server_ids), alerts)
 
     async def probe(self, server_ids: Iterable[str] | None = None) -> Probed:
-        """Probe servers concurrently and evaluate their checks; nothing is stored yet."""
+        """Probe servers concurrently and evaluate their checks; nothing is stored yet.
+
+        Web check ids may be given beside server ids (None means every server, no web check)."""
         ids = list(self.targets) if server_ids is None else list(server_ids)
+        web_ids = [i for i in ids if i in self.web.checks and i not in self.targets]
+        ids = [i for i in ids if i not in web_ids]
         unknown = [i for i in ids if i not in self.targets]
         if unknown:
             raise KeyError(f"unknown server(s): {', '.join(unknown)}")
         started = self.clock()
-        probes = await asyncio.gather(*(self._probe(self.targets[i]) for i in ids))
-        samples: list[Sample] = []
+        probes, web_samples = await asyncio.gather(
+            asyncio.gather(*(self._probe(self.targets[i]) for i in ids)),
+            self.web.probe(web_ids),
+        )
+        samples: list[Sample] = list(web_samples)
         cameras: list[tuple[str, str, str]] = []
         for probe in probes:
             target = self.targets[probe.server]

@@ -123,14 +123,19 @@ class Store:
         return rows[0][0] if rows else None
 
     def migrate(self) -> int:
-        """Apply pending migrations, each in its own transaction; returns the new version."""
+        """Apply every migration not applied yet, in order, each in its own transaction;
+        returns the newest version. Numbers are handed out to parallel work, so a database
+        may already hold a higher one when a lower one arrives (004 after 005): it is applied
+        then, not skipped."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, name VARCHAR, applied TIMESTAMPTZ)"
         )
-        current = self.version()
+        applied = {
+            row[0] for row in self.con.execute("SELECT version FROM schema_version").fetchall()
+        }
         for version, name, text in sql.migrations():
-            if version <= current:
+            if version in applied:
                 continue
             self.con.execute("BEGIN")
             try:
@@ -142,8 +147,7 @@ class Store:
             except Exception:
                 self.con.execute("ROLLBACK")
                 raise
-            current = version
-        return current
+        return self.version()
 
     def _check_version(self) -> None:
         newest = max((v for v, _, _ in sql.migrations()), default=0)

@@ -7,7 +7,10 @@ and a silent blind spot in monitoring.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
+import ipaddress
 import os
 import re
 import tomllib
@@ -51,6 +54,25 @@ def _duration(value: Any) -> Any:
 
 Seconds = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 Ident = Annotated[str, Field(pattern=_ID.pattern)]
+DAY = 86400.0
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def _size(value: Any) -> Any:
+    """Accept 4194304, "4MB", "512 KiB", "1GB" (K/M/G are powers of 1024); the result is bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 256MB, 64KB or a number of bytes")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        unit = (m.group(2) or "").lower().replace("i", "") or None
+        return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    raise ValueError(f"{value!r} is not a size; write e.g. 256MB, 64KB or a number of bytes")
+
+
+Bytes = Annotated[int, BeforeValidator(_size)]
+UnixName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$")]
 
 
 def _check_zone(name: str) -> str:
@@ -64,6 +86,38 @@ def _check_zone(name: str) -> str:
 
 
 TimeZone = Annotated[str, BeforeValidator(_check_zone)]
+
+
+def _check_address(value: Any) -> Any:
+    """A host name or an IP address; ports belong to eocortex_url, ssh.port and rdp.port."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("address is empty: give the server's host name or IP address")
+    text = value.strip()
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else (rest or None)
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if port is not None:
+        valid = port.isdigit() and 1 <= int(port) <= 65535
+        raise ValueError(
+            f"{text!r}: {'port ' + port + ' is not 1-65535; ' if not valid else ''}"
+            "address takes a host name or IP address without a port; set ports with "
+            "eocortex_url, ssh.port and rdp.port"
+        )
+    try:
+        ipaddress.ip_address(host)
+        return text
+    except ValueError:
+        pass
+    if not re.fullmatch(_HOSTNAME, host):
+        raise ValueError(f"{text!r} is not a host name or IP address")
+    return text
+
+
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?"
 
 
 class Strict(BaseModel):
@@ -103,17 +157,17 @@ class Thresholds(Strict):
 
 
 class MonitorSettings(Strict):
-    interval: Seconds = 900.0
+    interval: Seconds = Field(900.0, le=DAY)
     failures_before_alert: int = Field(3, ge=1, le=100)
     recover_after: int = Field(1, ge=1, le=100)
-    retry_interval: Seconds | None = None
+    retry_interval: Annotated[Seconds, Field(le=DAY)] | None = None
     quiet_days: int = Field(3, ge=0, le=365)
     concurrency: int = Field(500, ge=1, le=5000)
-    request_timeout: Seconds = 5.0
-    server_timeout: Seconds = 30.0
+    request_timeout: Seconds = Field(5.0, le=3600)
+    server_timeout: Seconds = Field(30.0, le=3600)
     cpu_threshold: float = Field(98.0, gt=0, le=100)
     disk_min_write_bps: float = Field(4096.0, ge=0)
-    sample_window: Seconds = 5.0
+    sample_window: Seconds = Field(5.0, le=600)
 
 
 class DatabaseSettings(Strict):
@@ -190,7 +244,7 @@ class Server(Thresholds):
     id: Ident
     name: str = ""
     customer: str
-    address: str = Field(min_length=1)
+    address: Annotated[str, BeforeValidator(_check_address)]
     platform: Literal["windows", "linux"] = "windows"
     delivered: date | None = None
     eocortex_url: str | None = None
@@ -233,6 +287,39 @@ class InventorySettings(Strict):
     csv: Path | None = None
 
 
+class SqlSettings(Strict):
+    """Limits on every client statement (`nls sql`, the console's SQL screen), per query: a
+    statement that runs longer is stopped, a result that grows past a limit is cut (and says so)."""
+
+    timeout: Seconds = Field(60.0, le=DAY)
+    max_rows: int = Field(1_000_000, ge=1, le=100_000_000)
+    max_bytes: Annotated[Bytes, Field(ge=1024, le=16 * 1024**3)] = 256 * 1024**2
+    concurrent: int = Field(4, ge=1, le=32)
+
+
+class InstallerAccess(Strict):
+    """The Unix accounts that are one installer's staff: by user name or by group."""
+
+    users: list[UnixName] = Field(default_factory=list)
+    groups: list[UnixName] = Field(default_factory=list)
+
+
+class AccessSettings(Strict):
+    """Who may do what through the daemon's socket, decided from the peer's Unix credentials.
+
+    root and the daemon's own account are always ops. Anyone else needs a line here: ops see
+    everything (and may run SQL); an installer's staff see only that installer's customers,
+    servers, mails and maintenance, and no SQL. A peer with no role is refused.
+    """
+
+    ops_users: list[UnixName] = Field(default_factory=list)
+    ops_groups: list[UnixName] = Field(default_factory=list)
+    installers: dict[str, InstallerAccess] = Field(default_factory=dict)
+    socket: Path | None = None
+    socket_group: UnixName | None = None
+    socket_mode: int = Field(0o660, ge=0o600, le=0o777)
+
+
 class Config(Strict):
     """The whole validated configuration; `source` is the file it came from."""
 
@@ -243,6 +330,8 @@ class Config(Strict):
     rdp: RdpSettings = RdpSettings()
     smtp: SmtpSettings | None = None
     inventory: InventorySettings = InventorySettings()
+    sql: SqlSettings = SqlSettings()
+    access: AccessSettings = AccessSettings()
     installers: list[Installer] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
     servers: list[Server] = Field(default_factory=list)
@@ -287,6 +376,25 @@ class Config(Strict):
                     f"unknown SLA policy {customer.sla_plan!r} for customer {customer.id!r}; "
                     f"known: {_some(self.sla_policies)} ([sla_policies.NAME] tables)",
                 )
+
+    @model_validator(mode="after")
+    def _access_references(self) -> Config:
+        """Every installer in [access] exists, and no account is listed for two roles."""
+        known = {i.id for i in self.installers}
+        owner: dict[str, str] = {u: "ops" for u in self.access.ops_users}
+        for installer, staff in self.access.installers.items():
+            if installer not in known:
+                raise _RefError(
+                    ("access", "installers", installer),
+                    f"unknown installer {installer!r}; known: {_some(known)}",
+                )
+            for user in staff.users:
+                if owner.setdefault(user, installer) != installer:
+                    raise _RefError(
+                        ("access", "installers", installer, "users"),
+                        f"user {user!r} is also listed for {owner[user]}; one role per account",
+                    )
+        return self
 
     @property
     def database_path(self) -> Path:
@@ -463,7 +571,7 @@ _CSV_REQUIRED = ("id", "customer", "address")
 def read_inventory(path: Path) -> list[dict[str, Any]]:
     """Servers from a CSV inventory; every problem names the file, line and column."""
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        handle = io.StringIO(_utf8_text(path, path.read_bytes()), newline="")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the inventory CSV: {exc.strerror}") from None
     servers: list[dict[str, Any]] = []
@@ -501,3 +609,31 @@ def read_inventory(path: Path) -> list[dict[str, Any]]:
             server["_csv"] = f"{path.name} line {line}"
             servers.append(server)
     return servers
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _utf8_text(path: Path, data: bytes) -> str:
+    """The file as text, or a ConfigError naming the line that is not UTF-8 (Excel's "CSV" is
+    often Windows-1252 or UTF-16)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{path} line 1: the file is {name} (it starts with a {name} byte-order mark); "
+                "save it as CSV UTF-8"
+            )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path} line {line}: byte 0x{data[exc.start]:02x} at column {column} is not UTF-8 "
+            "(the file looks like Latin-1 or Windows-1252); save it as CSV UTF-8"
+        ) from None

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
 EXIT_USAGE = 2  # bad input: options, configuration, SQL, unknown ids
 EXIT_LOCKED = 3  # the database is held by another process
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
 class NlsError(Exception):
@@ -44,12 +45,21 @@ class ConfigError(UsageError):
     """A configuration problem naming the file, key path or CSV line and what to do."""
 
 
+class BadRequest(UsageError, ValueError):
+    """A request a source cannot take: an unknown method, a missing, unknown or out-of-bounds
+    argument, another protocol version (still a ValueError for callers that catch one)."""
+
+
 class NotFound(UsageError, KeyError):
     """No such server, installer, window, ... (still a KeyError for callers that catch one)."""
 
 
 class AccessDenied(UsageError):
     """The caller's scope does not allow this (e.g. SQL in an installer-scoped console)."""
+
+
+class NoRole(AccessDenied):
+    """The account has no role in the configuration's [access] section (see console.identity)."""
 
 
 class MaintenanceError(UsageError, ValueError):
@@ -76,6 +86,16 @@ class QueryError(StoreError):
     """SQL that DuckDB cannot parse or bind: bad input, like any other."""
 
     exit_code = EXIT_USAGE
+
+
+class QueryStopped(StoreError):
+    """A client statement interrupted before it finished: its time limit ([sql] timeout), the
+    client went away, or the daemon is stopping (`reason`: timeout, cancelled, client_gone,
+    shutdown; "cancelled" when rebuilt from the wire, where only the message travels)."""
+
+    def __init__(self, message: str, reason: str = "cancelled") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class AlreadyRunning(NlsError, RuntimeError):

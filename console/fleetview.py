@@ -117,6 +117,8 @@ class SourceInfo:
     next_cycle: datetime | None
     installer: str | None
     started: datetime
+    user: str = ""
+    role: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,11 @@ class FleetSource(Protocol):
 
     Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
     and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result
-    types from this declaration, and errors travel as `console.errors` classes.
+    types from this declaration (an argument's size limits from `wire.BOUNDS`, by name), and
+    errors travel as `console.errors` classes.
+
+    A source acts for one caller (console.identity.Caller): the daemon knows it from the peer's
+    Unix credentials, an embedded source from this process's. Writes record that caller.
     """
 
     mode: Literal["embedded", "attached"]
@@ -180,7 +186,8 @@ class FleetSource(Protocol):
         ...
 
     async def sql(self, query: str) -> Any:
-        """Run read-only SQL; returns a pyarrow.Table. ReadOnlyError/QueryError on bad SQL."""
+        """Run one read-only statement; returns a pyarrow.Table (cut at the [sql] limits, which
+        `console.sqlresult.result_cut` reports). ReadOnlyError/QueryError on bad SQL."""
         ...
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
@@ -196,10 +203,14 @@ class FleetSource(Protocol):
     async def maintenance_list(self) -> list[MaintenanceWindow]: ...
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        """Store a window (its id is assigned here) and return it."""
+        """Store a window and return it as stored: the id, the author (the caller's account) and
+        the time it was recorded are the source's, whatever the client sent; an announcement in
+        the future is refused."""
         ...
 
-    async def maintenance_remove(self, window_id: int) -> None: ...
+    async def maintenance_remove(self, window_id: int) -> None:
+        """End a window now, recording the caller's account as who removed it."""
+        ...
 
     async def outbox(self, limit: int = 100) -> list[MailRow]: ...
 
@@ -213,14 +224,17 @@ class FleetSource(Protocol):
         at: datetime | None = None,
     ) -> Incident:
         """Open an incident by hand (a call, a question, a wish, an RMA) under the customer's
-        SLA policy; `at` back-dates it (default: now). Its author is the caller's OS user."""
+        SLA policy; `at` back-dates it (default: now). Its author is the caller's account; an
+        installer's staff get AccessDenied (console.desk.access)."""
         ...
 
     async def incident_event(
         self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
     ) -> IncidentEvent:
         """Append an event (customer-message, reply, note, ack, waiting, resume, resolve, close,
-        reopen, priority); UsageError and nothing written when the incident refuses it."""
+        reopen, priority) as the caller; UsageError and nothing written when the incident
+        refuses it, AccessDenied when the caller's role may not write it (an installer's staff
+        add only notes and customer messages, at the current time)."""
         ...
 
     async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
@@ -228,9 +242,9 @@ class FleetSource(Protocol):
         ...
 
     async def incidents(
-        self, query: IncidentQuery | None = None, now: datetime | None = None
+        self, where: IncidentQuery | None = None, now: datetime | None = None
     ) -> list[IncidentRow]:
-        """Incidents in scope matching `query` (None: all), what is due next first."""
+        """Incidents in scope matching `where` (None: all), what is due next first."""
         ...
 
     async def incident_stats(self, month: str) -> list[IncidentStats]:

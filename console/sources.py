@@ -24,7 +24,9 @@ async def open_source(
     installer: str | None = None,
     live: bool = False,
 ) -> AsyncIterator[FleetSource]:
-    """The daemon's source if one runs for `config`'s database, else an embedded one.
+    """The daemon's source if one runs for `config`'s database, else an embedded one, acting
+    for this process's account (console.identity): AccessDenied/NoRole when it has no role or
+    asks for another installer than its own.
 
     `live` is for a console that stays open: the embedded service then probes on schedule and
     sends mail, as the daemon would. A one-shot command runs without either: what it does is
@@ -33,15 +35,19 @@ async def open_source(
     """
     from console.daemon.remote import RemoteSource, find_daemon
 
-    path = find_daemon(config.database_path, socket)
+    path = find_daemon(config.database_path, socket or config.access.socket)
     if path is not None:
+        # The daemon decides who we are (SO_PEERCRED) and refuses an account with no role.
         async with RemoteSource(path, installer=installer) as remote:
             yield remote
         return
+    from console.identity import local_caller
     from console.monitor.service import FleetService
 
+    # Embedded, the same rules from this process's own credentials: no role, no source.
+    caller = local_caller(config).narrow(installer)
     service = FleetService(config, schedule=live, deliver=live)
-    view = service.view(installer)  # an unknown installer fails before the store is opened
+    view = service.view(caller)  # an unknown installer fails before the store is opened
     await service.start()
     try:
         yield view

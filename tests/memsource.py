@@ -296,9 +296,9 @@ class MemorySource:
         return dataclasses.replace(detail, now=now or self._clock())
 
     async def incidents(
-        self, query: IncidentQuery | None = None, now: datetime | None = None
+        self, where: IncidentQuery | None = None, now: datetime | None = None
     ) -> list[IncidentRow]:
-        q = query or IncidentQuery()
+        q = where or IncidentQuery()
         rows = []
         for detail in self._incidents.values():
             i = detail.incident

@@ -10,6 +10,7 @@ daemon. An attached command that failed to attach would exit 3 (the daemon holds
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
@@ -21,11 +22,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from console.config import load_config
+from console.monitor.service import SLOT_SECONDS, phase
 
 ROOT = Path(__file__).resolve().parent.parent
 NLS = [sys.executable, "-m", "console.cli"]
@@ -109,6 +114,24 @@ class Simulator:
 
     def heal(self) -> None:
         self._post("/heal", {})
+
+    @functools.cached_property
+    def quiet_interval(self) -> str:
+        """A check interval under which no server of this fleet is due for the next two hours.
+
+        The daemon's schedule is wall-clock aligned (each server has a fixed slot in the
+        interval), and an interval may be at most a day, so a scheduled cycle could land in the
+        middle of a test; among intervals of 12 to 24 hours one always leaves every server's
+        slot at least two hours away (computed once, for the whole module)."""
+        servers = [s.id for s in load_config(self.config).servers]
+        elapsed = (datetime.now(UTC) - datetime(2020, 1, 1, tzinfo=UTC)).total_seconds()
+        for minutes in range(24 * 60, 12 * 60, -7):
+            slots = int(minutes * 60 // SLOT_SECONDS)
+            width = minutes * 60 / slots
+            ahead = [((phase(s, slots) - elapsed / width) % slots) * width for s in servers]
+            if min(ahead) > 2 * 3600:
+                return f"{minutes}m"
+        raise AssertionError("no interval of 12 to 24 h keeps every server quiet for 2 h")
 
     def _post(self, path: str, payload: dict[str, Any]) -> None:
         url = f"http://127.0.0.1:{self.control_port}{path}"
@@ -234,13 +257,15 @@ def _difference(embedded: tuple[Any, ...], attached: tuple[Any, ...]) -> str:
 @pytest.fixture(params=MODES)
 def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iterator[Site]:
     """A fresh database holding one healthy cycle: stored by the daemon's start-up cycle when
-    attached, by one `nls check` when embedded. The daemon checks every 30 days, so no
-    scheduled cycle can interleave with the test's commands."""
+    attached, by one `nls check` when embedded. The daemon's interval leaves every server's
+    slot hours away (`Simulator.quiet_interval`), so no scheduled cycle can interleave with the
+    test's commands."""
     sim.heal()
     config = tmp_path / "site.toml"
     text = sim.config.read_text(encoding="utf-8")
     text = text.replace(str(sim.config.with_suffix(".duckdb")), str(tmp_path / "site.duckdb"))
-    config.write_text(text.replace('interval = "15m"', 'interval = "30d"'), encoding="utf-8")
+    quiet = f'interval = "{sim.quiet_interval}"'
+    config.write_text(text.replace('interval = "15m"', quiet), encoding="utf-8")
     s = Site(request.param, tmp_path, config, sim, request.node.originalname)
     try:
         if s.mode == "attached":

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 import console.store.database as database
-from console.authors import process_user
 from console.config import load_config
 from console.desk.desk import timer_row
 from console.desk.records import IncidentQuery
-from console.errors import NotFound, UsageError
+from console.errors import AccessDenied, NotFound, UsageError
+from console.identity import Caller, this_process
 from console.monitor.service import FleetService
 from console.simconfig import write_sim_config
 from console.sla.calendar import to_us
@@ -25,6 +25,7 @@ from console.sla.timers import compute_timers
 from probes.simulator.fleet import Fleet, build_fleet
 from tests.smtp import SmtpServer
 
+ME = this_process().user
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # a Friday, 09:00 in Brussels
 
 # cust-001 (secutec, nl): the visuatech preset (resolves on recovery); cust-002 (alarmes, fr)
@@ -290,11 +291,11 @@ async def test_incidents_by_hand_every_event_and_every_bad_input(make_service: A
             T0 - timedelta(hours=1),
         )
         assert (opened.id, opened.title, opened.source) == (1, "export to csv?", "manual")
-        assert opened.opened_by == process_user() and opened.recorded_at == T0
+        assert opened.opened_by == ME and opened.recorded_at == T0
         assert opened.opened_at == T0 - timedelta(hours=1)
         default = await view.incident_open("cust-003", "P3")
         assert default.title == "problem from Hospital Liège" and default.type == "problem"
-        alice = service.view(author="alice")
+        alice = service.view(Caller(4321, "alice", "ops"))
         await alice.incident_event(1, "reply", "Which version?", T0 - timedelta(minutes=30))
         clock.advance(10)
         await view.incident_event(1, "customer-message", "24.1")
@@ -303,8 +304,8 @@ async def test_incidents_by_hand_every_event_and_every_bad_input(make_service: A
         assert detail.incident.status == "waiting"
         assert [(e.seq, e.author, e.kind) for e in detail.events] == [
             (1, "alice", "reply"),
-            (2, process_user(), "customer-message"),
-            (3, process_user(), "waiting"),
+            (2, ME, "customer-message"),
+            (3, ME, "waiting"),
         ]
         timers = {t.kind: t for t in detail.timers}
         assert timers["first_response"].state == "met"
@@ -379,6 +380,33 @@ async def test_incidents_by_hand_every_event_and_every_bad_input(make_service: A
         assert (stats["cust-002"].requests, stats["cust-002"].questions) == (1, 1)
         assert stats["cust-002"].contacts == 2  # the question and one customer message
         assert [s.customer for s in await secutec.incident_stats("2026-11")] == ["cust-003"]
+
+        # An installer's staff: their side of the conversation, on their own incidents, now.
+        staff = service.view(Caller(4322, "sam", "installer", "secutec"))
+        assert [r.incident.id for r in await staff.incidents()] == [2]
+        note = await staff.incident_event(2, "note", "camera 3 replaced")
+        said = await staff.incident_event(2, "customer-message", "still dark")
+        assert (note.author, said.author, said.at) == ("sam", "sam", clock.now)
+        before = await service.store.call(
+            lambda s: s.con.execute("SELECT count(*) FROM incident_events").fetchone()[0]
+        )
+        denied: list[tuple[Callable[[], Any], str]] = [
+            (lambda: staff.incident_open("cust-003", "P1"), "cannot open incidents"),
+            (lambda: staff.incident_event(2, "reply", "done"), "is a customer-message"),
+            (lambda: staff.incident_event(2, "resolve"), "not 'resolve'"),
+            (lambda: staff.incident_event(2, "priority", "P1"), "not 'priority'"),
+            (lambda: staff.incident_event(2, "waiting"), "not 'waiting'"),
+            (lambda: staff.incident_event(2, "note", "x", clock.now), "cannot back-date"),
+        ]
+        for call, words in denied:
+            with pytest.raises(AccessDenied, match=words):
+                await call()
+        with pytest.raises(NotFound, match="no incident 1"):
+            await staff.incident_event(1, "note", "not mine")  # alarmes-wallonie's
+        after = await service.store.call(
+            lambda s: s.con.execute("SELECT count(*) FROM incident_events").fetchone()[0]
+        )
+        assert after == before
     finally:
         await service.stop()
 

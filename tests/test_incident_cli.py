@@ -30,7 +30,8 @@ def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iter
     config = tmp_path / "site.toml"
     text = sim.config.read_text(encoding="utf-8")
     text = text.replace(str(sim.config.with_suffix(".duckdb")), str(tmp_path / "site.duckdb"))
-    text = text.replace('interval = "15m"', 'interval = "30d"')
+    # no scheduled cycle interleaves with the test (an interval is at most a day)
+    text = text.replace('interval = "15m"', f'interval = "{sim.quiet_interval}"')
     for old, new in TARGETS.items():
         assert old in text
         text = text.replace(old, new)

@@ -193,7 +193,8 @@ MIGRATION = Path(__file__).resolve().parents[1] / "sql" / "migrations" / "001_in
 
 def test_store_round_trip_and_soft_removal(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "nls.duckdb"))
-    con.execute(MIGRATION.read_text(encoding="utf-8"))
+    for migration in sorted(MIGRATION.parent.glob("*.sql")):
+        con.execute(migration.read_text(encoding="utf-8"))
     store = DuckMaintenanceStore(con)
     first = store.add(one_off(id=0, created_by="ops"))
     second = store.add(recurring(id=0, scope_kind="customer", scope_id="cu1"))

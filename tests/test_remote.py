@@ -21,7 +21,6 @@ from typing import Any, Literal
 import pyarrow as pa
 import pytest
 
-from console.authors import process_user
 from console.daemon.api import ApiServer
 from console.daemon.remote import RemoteSource, find_daemon
 from console.daemon.runtime import (
@@ -31,7 +30,7 @@ from console.daemon.runtime import (
     candidate_sockets,
     publish_pointer,
 )
-from console.daemon.wire import DaemonUnavailable, Header, frame, raw
+from console.daemon.wire import VERSION, DaemonUnavailable, Header, frame, raw
 from console.desk.records import (
     Incident,
     IncidentDetail,
@@ -43,7 +42,7 @@ from console.desk.records import (
     TimerRow,
 )
 from console.directory import ScopeKind
-from console.errors import NotFound
+from console.errors import NotFound, UsageError
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -57,12 +56,14 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller, this_process
 from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
 from console.monitor.sample import Sample
 from console.sla.policy import SlaInputError
 from console.store.database import ReadOnlyError, StoreError
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+ME = this_process().user
 _TIMER = TimerRow(
     "first_response", 0, "P1", "running", "none", "2 h on a 24/7 clock", T0,
     T0 + timedelta(hours=2), None, 7200.0, T0 + timedelta(minutes=96), T0 + timedelta(minutes=105),
@@ -98,10 +99,13 @@ class MemoryFleet:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    def view(self, installer: str | None = None, author: str | None = None) -> MemoryView:
+    def view(self, scope: Caller | str | None = None) -> MemoryView:
+        """As FleetService.view: the daemon passes the peer's Caller, narrowed by its hello."""
+        installer = scope.installer if isinstance(scope, Caller) else scope
+        author = scope.user if isinstance(scope, Caller) else "embedded-user"
         if installer is not None and installer not in {"a", "b"}:
             raise KeyError(f"unknown installer {installer!r}")
-        view = MemoryView(self, installer, author or "embedded-user")
+        view = MemoryView(self, installer, author)
         self.views.append(view)
         return view
 
@@ -249,10 +253,10 @@ class MemoryView:
         return IncidentDetail(incident, (event,), (timer,), now or T0)
 
     async def incidents(
-        self, query: IncidentQuery | None = None, now: datetime | None = None
+        self, where: IncidentQuery | None = None, now: datetime | None = None
     ) -> list[IncidentRow]:
         detail = await self.incident_show(7, now)
-        query = query or IncidentQuery()
+        query = where or IncidentQuery()
         return [IncidentRow(detail.incident, detail.timers[0], 0, 1, T0)] if query.open_only else []
 
     async def incident_stats(self, month: str) -> list[IncidentStats]:
@@ -345,13 +349,13 @@ async def test_incident_calls_round_trip_and_the_author_is_the_peer(served: Any)
     fleet, server = served
     async with RemoteSource(server.path) as remote:
         opened = await remote.incident_open("c", "P1", "s1", "question", "why", T0)
-        assert opened == await fleet.view(None, process_user()).incident_open(
+        assert opened == await fleet.view(Caller(os.getuid(), ME, "ops")).incident_open(
             "c", "P1", "s1", "question", "why", T0
         )
-        assert opened.opened_by == process_user() != "embedded-user"
+        assert opened.opened_by == ME != "embedded-user"
         event = await remote.incident_event(7, "note", "called back")
         assert (event.author, event.kind, event.text, event.at) == (
-            process_user(),
+            ME,
             "note",
             "called back",
             T0,
@@ -368,7 +372,8 @@ async def test_incident_calls_round_trip_and_the_author_is_the_peer(served: Any)
         assert await remote.incidents() == []
         stats = await remote.incident_stats("2026-03")
         assert stats[0].over_quota and stats[0].month == "2026-03"
-        with pytest.raises(SlaInputError, match="unknown priority 'P9'"):
+        # the desk's SlaInputError crosses as its nearest console.errors class
+        with pytest.raises(UsageError, match="unknown priority 'P9'"):
             await remote.incident_open("c", "P9")
         with pytest.raises(NotFound, match="no incident 8"):
             await remote.incident_event(8, "note", "x")
@@ -485,7 +490,7 @@ async def test_a_client_that_stops_reading_never_blocks_the_daemon(served: Any) 
     stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.connect(str(server.path))
-    stuck.sendall(frame(Header(t="hello", a={"v": raw(1), "installer": raw(None)})))
+    stuck.sendall(frame(Header(t="hello", a={"v": raw(VERSION), "installer": raw(None)})))
     stuck.sendall(frame(Header(t="call", id=1, m="updates")))
     async with RemoteSource(server.path) as healthy:
         stream = healthy.updates()

@@ -6,10 +6,12 @@ import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from console.monitor.sample import Sample
 from console.store.database import ReadOnlyError, Store, StoreLockedError
+from console.store.worker import StoreWorker
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -30,25 +32,31 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
         assert store.migrate() == version
 
 
+LATE_MIGRATIONS = {
+    2: "SELECT count(*) FROM information_schema.columns WHERE column_name = 'removed_by'",
+    4: "SELECT count(*) FROM information_schema.tables WHERE table_name = 'incidents'",
+}
+
+
+@pytest.mark.parametrize("late", sorted(LATE_MIGRATIONS))
 def test_a_migration_numbered_below_the_newest_applied_is_still_applied(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: int
 ) -> None:
     """Migration numbers are handed out to parallel branches: a store that reached 5 before
-    004 was merged gets 004 at its next start, once."""
+    002 or 004 was merged gets it at its next start, once."""
     import sql
 
     path = tmp_path / "nls.duckdb"
     everything = sql.migrations()
-    assert 4 in [v for v, _, _ in everything]
-    monkeypatch.setattr(sql, "migrations", lambda: [m for m in everything if m[0] != 4])
+    assert late in [v for v, _, _ in everything]
+    monkeypatch.setattr(sql, "migrations", lambda: [m for m in everything if m[0] != late])
     with Store(path) as store:
-        assert store.scalar("SELECT count(*) FROM information_schema.tables WHERE "
-                            "table_name = 'incidents'") == 0  # fmt: skip
+        assert store.scalar(LATE_MIGRATIONS[late]) == 0
         newest = store.version()
     monkeypatch.setattr(sql, "migrations", lambda: everything)
     with Store(path) as store:
         assert store.version() == newest
-        assert store.scalar("SELECT count(*) FROM incidents") == 0
+        assert store.scalar(LATE_MIGRATIONS[late]) == 1
         versions = [
             r[0] for r in store.con.execute("SELECT version FROM schema_version").fetchall()
         ]
@@ -146,3 +154,36 @@ def test_second_process_gets_a_clear_locked_error(tmp_path: Path) -> None:
     finally:
         done.set()
         holder.join(30)
+
+
+def test_an_allowed_directory_is_the_engines_not_the_clients(tmp_path: Path) -> None:
+    """The instance-wide file lock has one door, for the engine (e.g. Parquet archives); client
+    statements are checked too, so they cannot use it."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with Store(tmp_path / "nls.duckdb", allowed_directories=(str(archive),)) as store:
+        store.con.execute(f"COPY (SELECT 1 AS x) TO '{archive}/a.parquet'")  # the engine may
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            store.con.execute(f"COPY (SELECT 1 AS x) TO '{tmp_path}/b.parquet'")
+        with pytest.raises(duckdb.Error, match="locked"):
+            store.con.execute("SET enable_external_access = true")
+        for attack in (
+            f"COPY (SELECT 2 AS x) TO '{archive}/c.parquet'",
+            f"SELECT * FROM read_parquet('{archive}/a.parquet')",
+            f"SELECT * FROM '{archive}/a.parquet'",
+            f"EXPLAIN ANALYZE COPY (SELECT 3) TO '{archive}/d.csv'",
+        ):
+            with pytest.raises(ReadOnlyError, match="refused"):
+                store.query(attack)
+    assert sorted(p.name for p in archive.iterdir()) == ["a.parquet"]
+
+
+async def test_the_store_closes_right_after_a_client_statement(tmp_path: Path) -> None:
+    """A one-shot `nls sql` runs one statement and closes the store at once: the connection
+    closes only after the statement's cursor has (else "connection is busy with another call")."""
+    for n in range(20):
+        worker = StoreWorker(tmp_path / f"nls-{n}.duckdb")
+        await worker.open()
+        table = await worker.client_table("SELECT * FROM range(10)")
+        await worker.close()
+        assert table.num_rows == 10

@@ -22,6 +22,7 @@ from console.cli.maintenance import maintenance_group
 from console.cli.simulate import fault, heal, simulate
 from console.cli.sla import sla_group
 from console.cli.sql import sql_command
+from console.cli.sshgate import ssh_session
 
 main.add_command(config_group)
 main.add_command(check)
@@ -34,5 +35,6 @@ main.add_command(heal)
 main.add_command(demo)
 main.add_command(sla_group)
 main.add_command(incident_group)
+main.add_command(ssh_session)
 
 __all__ = ["main"]

@@ -28,7 +28,7 @@ import click
 from console import __version__
 from console.config import Config, load_config
 from console.directory import Directory
-from console.errors import EXIT_FAILED, NlsError, UsageError
+from console.errors import EXIT_FAILED, EXIT_INTERRUPTED, NlsError, UsageError
 from console.fleetview import FleetSource
 
 T = TypeVar("T")
@@ -136,6 +136,8 @@ class NlsGroup(click.Group):
             fail(f"{exc}; {exc.hint}" if exc.hint else str(exc), exc.exit_code)
         except OSError as exc:  # e.g. a database folder nobody may write: the OS names the path
             fail(str(exc), EXIT_FAILED)
+        except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT, and no traceback
+            fail("interrupted", EXIT_INTERRUPTED)
 
 
 @click.group(cls=NlsGroup, invoke_without_command=True, context_settings=CONTEXT_SETTINGS)
@@ -200,7 +202,7 @@ def main(
     --config and --socket may also follow the command (nls check --config nls.toml).
 
     Exit status: 0 ok, 1 a check failed or a runtime error, 2 bad input or configuration, 3 the
-    database is held by another process.
+    database is held by another process, 130 interrupted (Ctrl-C).
     """
     ctx.obj = obj = Context(config_path, socket_path)
     if ctx.invoked_subcommand is not None:
@@ -240,8 +242,11 @@ def _console(obj: Context, installer: str | None) -> int:
     from console.tui.launch import console_main
 
     async def go() -> int:
+        # Connected (or refused: no role, another installer) before the screen opens; the scope
+        # is the one the source confirmed (an installer's staff get theirs without --installer).
         async with open_source(config, socket=obj.socket, installer=installer, live=True) as source:
-            return await console_main(config, installer=installer, source=source)
+            scope = (await source.info()).installer
+            return await console_main(config, installer=scope, source=source)
 
     return asyncio.run(go())
 

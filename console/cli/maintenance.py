@@ -14,7 +14,9 @@ from console.fleetview import FleetSource
 from console.monitor.maintenance import MaintenanceWindow
 from console.monitor.windowtext import WindowText, read_window
 
-COLUMNS = ("id", "scope", "when", "reason", "announced")
+COLUMNS = ("id", "scope", "when", "announced", "recorded", "by", "reason")
+"""`recorded` is when the store took the window and `by` who: a window announced or starting
+before it was recorded was declared after the fact. The reason, the longest, goes last."""
 
 
 @click.group("maintenance")
@@ -106,8 +108,10 @@ def maintenance_list(obj: Context, as_json: bool, fmt: output.Format) -> None:
                 str(w.id),
                 f"{w.scope_kind} {w.scope_id}",
                 describe(w),
-                w.reason,
                 output.local_time(w.announced_at),
+                output.local_time(w.recorded_at) or "-",
+                w.created_by or "-",
+                w.reason,
             ]
             for w in windows
         ],

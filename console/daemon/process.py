@@ -25,6 +25,7 @@ from console.config import Config
 from console.config_warnings import config_warnings
 from console.daemon.api import ApiServer
 from console.daemon.runtime import InstanceLock, bind_path, event, publish_pointer
+from console.identity import Caller, Peer, resolve
 from console.monitor.engine import Batch
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class Daemon:
     ) -> None:
         self.config = config
         self.database = config.database_path
-        self.socket_path = bind_path(self.database, socket_path)
+        self.socket_path = bind_path(self.database, socket_path or config.access.socket)
         self.clock = clock
         self.lock = InstanceLock(self.database)
         self.service: FleetService | None = None
@@ -68,12 +69,21 @@ class Daemon:
 
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
+        # The store and its companions are this account's alone; the socket says who may talk.
+        os.umask(os.umask(0o077) | 0o077)
         kwargs: dict[str, Any] = {"clock": self.clock} if self.clock else {}
         self.service = FleetService(self.config, **kwargs)
         self.service.add_listener(self._log_batch)
         await self.service.start()
         try:
-            self.api = ApiServer(self.service.view, self.socket_path)
+            access = self.config.access
+            self.api = ApiServer(
+                self.service.view,
+                self.socket_path,
+                identify=self._identify,
+                mode=access.socket_mode,
+                group=access.socket_group,
+            )
             await self.api.start()
             publish_pointer(self.database, self.socket_path)
             event(
@@ -91,14 +101,18 @@ class Daemon:
                 event(log, "config_warning", logging.WARNING, detail=warning)
             await self._stop.wait()
             event(log, "stopping", clients=self.api.clients)
-            self.api.stop_accepting()
         finally:
-            await self.service.stop()
-            if self.api is not None:
+            if self.api is not None:  # clients first: their running statements are interrupted
                 await self.api.close()
+            self.service.store.interrupt_all()
+            await self.service.stop()
             self._restore_signals(loop)
         event(log, "stopped")
         return 0
+
+    def _identify(self, peer: Peer) -> Caller:
+        """A peer's role from the [access] section; this daemon's own account is ops."""
+        return resolve(peer, self.config.access, owner_uid=os.getuid(), source=self.config.source)
 
     def _log_batch(self, batch: Batch) -> None:
         """One `event=cycle` line per stored batch: what journald and the tests follow."""

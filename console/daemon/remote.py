@@ -36,7 +36,9 @@ from console.daemon.wire import (
     read_frame,
     rebuild,
 )
+from console.errors import BadRequest
 from console.fleetview import FleetSnapshot, FleetSource, ServerRow, SourceInfo
+from console.sqlresult import assemble
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,6 +105,7 @@ class RemoteSource:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[tuple[Header, bytes]]] = {}
+        self._chunks: dict[int, list[bytes]] = {}
         self._subs: dict[int, _Updates] = {}
         self._ids = itertools.count(1)
         self._connecting: asyncio.Lock | None = None
@@ -158,10 +161,19 @@ class RemoteSource:
                     self._send(frame(Header(t="cancel", id=sub_id)))
 
     async def sql(self, query: str) -> Any:
-        import pyarrow as pa
-
-        _, blob = await self._request("sql", query)
-        return pa.ipc.open_stream(blob).read_all()
+        """The daemon streams the result in Arrow chunks; a cut result says so in its schema
+        metadata, as an embedded one does (`console.sqlresult.result_cut`)."""
+        request = next(self._ids)
+        chunks: list[bytes] = []
+        self._chunks[request] = chunks
+        try:
+            header, blob = await self._request("sql", query, request=request)
+        finally:
+            self._chunks.pop(request, None)
+        info = decode(header.r, dict[str, Any]) or {}
+        if sum(len(c) for c in chunks) > 1_000_000:
+            return await asyncio.to_thread(assemble, chunks, blob, info.get("cut"))
+        return assemble(chunks, blob, info.get("cut"))
 
     # Plain calls: the protocol's signature, forwarded as is (one line per FleetSource method).
     server_detail = remote_call(FleetSource.server_detail)
@@ -204,9 +216,11 @@ class RemoteSource:
         header, _ = await self._request(method, *args)
         return decode(header.r, METHODS[method].result)
 
-    async def _request(self, method: str, *args: Any) -> tuple[Header, bytes]:
+    async def _request(
+        self, method: str, *args: Any, request: int | None = None
+    ) -> tuple[Header, bytes]:
         await self._ensure()
-        request = next(self._ids)
+        request = next(self._ids) if request is None else request
         future: asyncio.Future[tuple[Header, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[request] = future
         try:
@@ -255,8 +269,12 @@ class RemoteSource:
         header, _ = got
         if header.t == "error":
             writer.close()
-            raise rebuild(header.e, header.msg)
+            refused = rebuild(header.e, header.msg)
+            # An older daemon refuses a newer hello with a bare ValueError: still one line.
+            raise BadRequest(header.msg) if type(refused) is ValueError else refused
         self.welcome = decode(header.r, dict[str, Any]) or {}
+        # The daemon decides the scope from who we are: an installer's staff get theirs.
+        self.installer = self.welcome.get("installer", self.installer)
         self._reader, self._writer = reader, writer
         self._reader_task = asyncio.create_task(self._read_loop(reader))
 
@@ -282,6 +300,11 @@ class RemoteSource:
                 sub.push(_END)
             else:
                 sub.push(rebuild(header.e, header.msg))
+            return
+        if header.t == "chunk":
+            chunks = self._chunks.get(header.id)
+            if chunks is not None:
+                chunks.append(blob)
             return
         future = self._pending.get(header.id)
         if future is not None and not future.done():

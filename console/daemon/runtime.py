@@ -75,6 +75,7 @@ def publish_pointer(database: Path, socket_path: Path) -> None:
         return
     tmp = pointer.with_name(pointer.name + ".tmp")
     tmp.write_text(str(socket_path) + "\n", encoding="utf-8")
+    tmp.chmod(0o644)  # clients of every account look here; it holds a path, nothing else
     os.replace(tmp, pointer)
 
 

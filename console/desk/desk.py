@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.clock import Clock
 from console.desk import store as db
+from console.desk.access import check_event, check_open
 from console.desk.records import (
     Incident,
     IncidentDetail,
@@ -32,6 +33,7 @@ from console.desk.records import (
 )
 from console.directory import Directory
 from console.errors import NotFound, UsageError
+from console.identity import Caller
 from console.mail.notify import NotifySettings
 from console.sla.calendar import from_us, to_us
 from console.sla.entitlements import IncidentRecord, month_bounds, monthly_counts
@@ -181,8 +183,7 @@ class Desk:
     async def open_incident(
         self,
         *,
-        scope: str | None,
-        author: str,
+        caller: Caller,
         customer: str,
         priority: str,
         server: str | None = None,
@@ -190,6 +191,9 @@ class Desk:
         title: str = "",
         at: datetime | None = None,
     ) -> Incident:
+        """Open an incident by hand for `caller` (its author; ops only, see console.desk.access)."""
+        check_open(caller)
+        scope, author = caller.installer, caller.user
         now = self.clock()
         when = self._instant(at, now, "--at")
         found = self._customer(scope, customer)
@@ -233,13 +237,16 @@ class Desk:
     async def add_event(
         self,
         *,
-        scope: str | None,
-        author: str,
+        caller: Caller,
         incident_id: int,
         kind: str,
         text: str = "",
         at: datetime | None = None,
     ) -> IncidentEvent:
+        """Append an event as `caller`: an incident outside its scope is NotFound, and an
+        installer's staff add only what console.desk.access allows."""
+        check_event(caller, kind, at)
+        scope, author = caller.installer, caller.user
         now = self.clock()
         when = self._instant(at, now, "--at")
 

@@ -47,6 +47,10 @@ class MaintenanceWindow:
     timezone: str | None = None
     duration_min: int | None = None
     removed_at: datetime | None = None
+    recorded_at: datetime | None = None
+    """When the store took the window (set by the store, never by a client): an `announced_at`
+    or `starts` earlier than this was declared after the fact, and SLA reports show both."""
+    removed_by: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -110,7 +114,7 @@ def validate(w: MaintenanceWindow) -> None:
         raise MaintenanceError("scope_id is empty: name the server, customer or installer")
     if not w.reason.strip():
         raise MaintenanceError("reason is empty: SLA reports need to say why")
-    for name in ("announced_at", "starts", "ends", "removed_at"):
+    for name in ("announced_at", "starts", "ends", "removed_at", "recorded_at"):
         value = getattr(w, name)
         if value is not None and value.tzinfo is None:
             raise MaintenanceError(f"{name} {value.isoformat()} has no time zone; give UTC")
@@ -173,7 +177,7 @@ def lookup(
 
 _FIELDS = (
     "id, scope_kind, scope_id, reason, announced_at, created_by, starts, ends, cron, timezone,"
-    " duration_min, removed_at"
+    " duration_min, removed_at, recorded_at, removed_by"
 )
 
 
@@ -183,16 +187,28 @@ class DuckMaintenanceStore:
     def __init__(self, con: Any) -> None:
         self.con = con
 
-    def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
-        """Store a validated window; `id` 0 means "assign the next one"."""
-        if window.id == 0:
-            (next_id,) = self.con.execute(
-                "SELECT coalesce(max(id), 0) + 1 FROM maintenance"
-            ).fetchone()
-            window = dataclasses.replace(window, id=next_id)
+    def add(
+        self,
+        window: MaintenanceWindow,
+        *,
+        author: str | None = None,
+        recorded_at: datetime | None = None,
+    ) -> MaintenanceWindow:
+        """Store a validated window under the next id (whatever `window.id` says), written by
+        `author` (default: `window.created_by`) and recorded now (or at `recorded_at`)."""
+        (next_id,) = self.con.execute("SELECT coalesce(max(id), 0) + 1 FROM maintenance").fetchone()
+        window = dataclasses.replace(
+            window,
+            id=next_id,
+            created_by=window.created_by if author is None else author,
+            recorded_at=recorded_at or datetime.now(UTC),
+            removed_at=None,
+            removed_by=None,
+        )
+        names = [f.strip() for f in _FIELDS.split(",")]
         self.con.execute(
-            f"INSERT INTO maintenance ({_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [getattr(window, f.strip()) for f in _FIELDS.split(",")],
+            f"INSERT INTO maintenance ({_FIELDS}) VALUES ({', '.join('?' * len(names))})",
+            [getattr(window, name) for name in names],
         )
         return window
 
@@ -216,17 +232,17 @@ class DuckMaintenanceStore:
             for r in rows
         ]
 
-    def remove(self, window_id: int, at: datetime) -> bool:
-        """Stop a window from `at` on; False when there is no such active window."""
+    def remove(self, window_id: int, at: datetime, by: str | None = None) -> bool:
+        """Stop a window from `at` on (`by` whom); False when there is no such active window."""
         found = self.con.execute(
-            "UPDATE maintenance SET removed_at = ? WHERE id = ? AND removed_at IS NULL "
-            "RETURNING id",
-            [at, window_id],
+            "UPDATE maintenance SET removed_at = ?, removed_by = ? WHERE id = ? AND removed_at IS "
+            "NULL RETURNING id",
+            [at, by, window_id],
         ).fetchall()
         return bool(found)
 
 
-_TIME_FIELDS = frozenset({"announced_at", "starts", "ends", "removed_at"})
+_TIME_FIELDS = frozenset({"announced_at", "starts", "ends", "removed_at", "recorded_at"})
 
 
 def _rank(w: MaintenanceWindow) -> tuple[int, int]:

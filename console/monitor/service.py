@@ -11,6 +11,7 @@ period stays exact (no jitter drift) and the load is spread evenly over the inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -23,7 +24,6 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from console import __version__
-from console.authors import process_user
 from console.clock import Clock, utcnow
 from console.config import Config
 from console.desk.desk import Desk
@@ -36,7 +36,7 @@ from console.desk.records import (
     IncidentStats,
 )
 from console.directory import Directory, ScopeKind
-from console.errors import AccessDenied, NotFound
+from console.errors import AccessDenied, BadRequest, MaintenanceError, NotFound, StoreError
 from console.fleetview import (
     CameraRow,
     CheckResult,
@@ -47,12 +47,14 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
+from console.identity import Caller, this_process
 from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
 from console.store.database import Store, api_url
-from console.store.worker import StoreWorker
+from console.store.sandbox import QueryLimits
+from console.store.worker import ClientRun, StoreWorker
 
 if TYPE_CHECKING:
     from console.mail.outbox import OutboxWorker
@@ -89,7 +91,11 @@ class FleetService:
         self.clock = clock
         self.schedule = schedule
         self.deliver = deliver
-        self.store = StoreWorker(config.database_path)
+        self.store = StoreWorker(
+            config.database_path,
+            limits=QueryLimits.from_settings(config.sql),
+            concurrent=config.sql.concurrent,
+        )
         self.engine = Engine(config, self.store, clock=clock)
         self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
@@ -115,6 +121,8 @@ class FleetService:
         self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._failures = 0
+        self._failure: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -238,8 +246,31 @@ class FleetService:
         database shows real states at once rather than after up to one interval)."""
         try:
             await self.run_cycle(servers)
-        except Exception:
-            log.exception("cycle for %d servers failed", len(servers))
+        except Exception as exc:
+            self._cycle_failed(exc, len(servers))
+        else:
+            if self._failures:
+                _event(logging.WARNING, "cycle_recovered", failed_batches=self._failures)
+                self._failures, self._failure = 0, None
+
+    def _cycle_failed(self, exc: Exception, servers: int) -> None:
+        """Log why batches fail once per cause, not once per batch: on a full disk the first
+        line says "No space left on device" and the next ones would only bury it. The store
+        rolled the batch back; the next slot tries again, and a success logs the recovery."""
+        import duckdb
+
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        self._failures += 1
+        if cause == self._failure:
+            _event(logging.DEBUG, "cycle_failed_again", servers=servers, failed=self._failures)
+            return
+        self._failure = cause
+        known = isinstance(exc, duckdb.Error | OSError | StoreError)
+        log.error(
+            "cycle_failed",
+            exc_info=None if known else exc,
+            extra={"event": "cycle_failed", "servers": servers, "error": cause},
+        )
 
     def _schedule_retries(self) -> None:
         retry = self.config.monitor.retry_interval
@@ -248,7 +279,7 @@ class FleetService:
         when = self.clock() + timedelta(seconds=retry)
         for server in sorted(self.alerts.pending_servers()):
             self._scheduler.add_job(
-                self.run_cycle,
+                self._run_slot,
                 DateTrigger(run_date=when),
                 args=[[server]],
                 id=f"retry-{server}",
@@ -323,12 +354,18 @@ class FleetService:
 
     # -- views ------------------------------------------------------------------------------
 
-    def view(self, installer: str | None = None, author: str | None = None) -> FleetView:
-        """A FleetSource for `installer` (None: everything) acting for `author`, the OS user
-        of the process that asks (the daemon passes its peer's; default: this process's)."""
-        if installer is not None:
-            self.directory.require("installer", installer)
-        return FleetView(self, installer, author)
+    def view(self, scope: Caller | str | None = None) -> FleetView:
+        """A FleetSource acting for `scope`: a Caller (the daemon's peer, or this process's own
+        role from `console.sources.open_source`), or an installer id (or None) for this
+        process's own user as ops, e.g. the demo or a test. NotFound for an unknown installer."""
+        if isinstance(scope, Caller):
+            caller = scope
+        else:
+            me = this_process()
+            caller = Caller(me.uid, me.user, "ops").narrow(scope)
+        if caller.installer is not None:
+            self.directory.require("installer", caller.installer)
+        return FleetView(self, caller)
 
     def subscribe(self) -> asyncio.Queue[tuple[ServerRow, ...] | None]:
         queue: asyncio.Queue[tuple[ServerRow, ...] | None] = asyncio.Queue(UPDATE_QUEUE)
@@ -348,6 +385,10 @@ class FleetService:
                 while not queue.empty():
                     queue.get_nowait()
                 queue.put_nowait(tuple(self.rows.values()))
+
+
+def _event(level: int, name: str, **fields: Any) -> None:
+    log.log(level, name, extra={"event": name, **fields})
 
 
 def _close(queue: asyncio.Queue[Any]) -> None:
@@ -373,20 +414,18 @@ def _figures(
 
 
 class FleetView:
-    """A FleetSource over the service, optionally limited to one installer's servers."""
+    """A FleetSource over the service acting for one Caller: ops see everything, a caller
+    scoped to an installer sees only that installer's servers and gets no SQL. The view, not
+    the client, decides what a write means: ids, authors and record times are its own."""
 
     mode: Literal["embedded", "attached"] = "embedded"
 
-    def __init__(
-        self, service: FleetService, installer: str | None, author: str | None = None
-    ) -> None:
+    def __init__(self, service: FleetService, caller: Caller) -> None:
         self.service = service
-        self.installer = installer
-        # Who writes through this view: the one place it is decided (issue 9's Caller will
-        # make this `caller.user`). A client never names itself.
-        self.author = author or process_user()
+        self.caller = caller
+        self.installer = caller.installer
         self.directory = service.directory
-        self._servers = self.directory.visible_servers(installer)
+        self._servers = self.directory.visible_servers(self.installer)
         self._queues: list[asyncio.Queue[Any]] = []
 
     def _visible(self, server_id: str) -> bool:
@@ -414,6 +453,8 @@ class FleetView:
             next_cycle=svc.next_cycle(),
             installer=self.installer,
             started=svc.started,
+            user=self.caller.user,
+            role=self.caller.role,
         )
 
     async def snapshot(self) -> FleetSnapshot:
@@ -465,17 +506,42 @@ class FleetView:
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
         self._check(server_id)
+        if since.tzinfo is None:
+            raise BadRequest(f"since {since.isoformat()} has no time zone; give UTC")
         table = await self.service.store.read(Store.named, "history", [server_id, check, since])
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
-        if self.installer is not None:
-            raise AccessDenied("SQL is not available in an installer-scoped console")
-        return await self.service.store.read(Store.query, query)
+        """The whole result (cut at the [sql] limits), e.g. for the embedded console."""
+        self._sql_allowed()
+        return await self.service.store.client_table(query, who=self.caller.user)
+
+    def sql_stream(self, query: str) -> contextlib.AbstractAsyncContextManager[ClientRun]:
+        """The result piece by piece, for the daemon's socket (see StoreWorker.client_query)."""
+        self._sql_allowed()
+        return self.service.store.client_query(query, who=self.caller.user)
+
+    def _sql_allowed(self) -> None:
+        if not self.caller.may_sql:
+            who = (
+                f"installer {self.installer}'s console"
+                if self.caller.role == "ops"
+                else f"{self.caller.user} (staff of installer {self.installer})"
+            )
+            raise AccessDenied(
+                f"SQL is not available to {who}: SQL cannot be limited to one installer's data"
+            )
 
     async def check_now(self, server_ids: Sequence[str] | None = None) -> CheckResult:
-        ids = list(server_ids) if server_ids else [s for s in self.service.rows if self._visible(s)]
+        """Probe now; each server once however often it is named (an empty list: all)."""
+        ids = (
+            list(dict.fromkeys(server_ids))
+            if server_ids
+            else [s for s in self.service.rows if self._visible(s)]
+        )
         for server in ids:
+            if not isinstance(server, str):
+                raise BadRequest(f"server id {server!r} is not text")
             self._check(server)
         batch = await self.service.run_cycle(ids)
         rows = tuple(self.service.rows[s] for s in dict.fromkeys(ids))
@@ -492,10 +558,24 @@ class FleetView:
         return [w for w in windows if self._window_visible(w)]
 
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Store a window as this view's caller: the id, the author and the record time are the
+        daemon's; an announcement in the future is refused, one in the past is kept beside the
+        time it was recorded."""
         if not self._window_visible(window):
             raise AccessDenied(f"{window.scope_kind} {window.scope_id!r} is outside this console")
         self._require(window.scope_kind, window.scope_id)
-        stored = await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).add(window))
+        now = self.service.clock()
+        if window.announced_at > now + timedelta(minutes=5):
+            raise MaintenanceError(
+                f"announced_at {window.announced_at.isoformat()} is in the future; give when the "
+                "customer was told (default: now)"
+            )
+        window = dataclasses.replace(window, id=0, created_by=self.caller.user, removed_at=None)
+        stored = await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).add(
+                window, author=self.caller.user, recorded_at=now
+            )
+        )
         await self._reload_windows()
         return stored
 
@@ -504,10 +584,15 @@ class FleetView:
         if window_id not in visible:
             raise NotFound(f"no active maintenance window {window_id}; see `nls maintenance list`")
         now = self.service.clock()
-        await self.service.store.call(lambda s: DuckMaintenanceStore(s.con).remove(window_id, now))
+        user = self.caller.user
+        await self.service.store.call(
+            lambda s: DuckMaintenanceStore(s.con).remove(window_id, now, by=user)
+        )
         await self._reload_windows()
 
     async def outbox(self, limit: int = 100) -> list[MailRow]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise BadRequest(f"limit {limit!r} is not a number of mails from 1 to 10000")
         rows = await self.service.store.read(Store.named, "outbox_recent", [limit, self.installer])
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
@@ -523,8 +608,7 @@ class FleetView:
         at: datetime | None = None,
     ) -> Incident:
         return await self.service.desk.open_incident(
-            scope=self.installer,
-            author=self.author,
+            caller=self.caller,
             customer=customer,
             priority=priority,
             server=server,
@@ -537,8 +621,7 @@ class FleetView:
         self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
     ) -> IncidentEvent:
         return await self.service.desk.add_event(
-            scope=self.installer,
-            author=self.author,
+            caller=self.caller,
             incident_id=incident_id,
             kind=kind,
             text=text,
@@ -549,9 +632,9 @@ class FleetView:
         return await self.service.desk.show(self.installer, incident_id, now)
 
     async def incidents(
-        self, query: IncidentQuery | None = None, now: datetime | None = None
+        self, where: IncidentQuery | None = None, now: datetime | None = None
     ) -> list[IncidentRow]:
-        return await self.service.desk.incidents(self.installer, query or IncidentQuery(), now)
+        return await self.service.desk.incidents(self.installer, where or IncidentQuery(), now)
 
     async def incident_stats(self, month: str) -> list[IncidentStats]:
         return await self.service.desk.stats(self.installer, month)

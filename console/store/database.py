@@ -6,6 +6,7 @@ probes owns the store, and everything else (consoles, `nls sql`) asks that proce
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,16 @@ from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedErr
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
+from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
+
+__all__ = [
+    "QueryError",
+    "ReadOnlyError",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "check_read_only",
+]
 
 if TYPE_CHECKING:
     from console.config import Config
@@ -43,16 +54,12 @@ SAMPLE_SCHEMA = pa.schema(
     ]
 )
 
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
-_SAFE_PRAGMAS = re.compile(
-    r"^\s*(pragma\s+)?(show_tables|show_tables_expanded|table_info|database_size|version|"
-    r"storage_info|show)\b",
-    re.IGNORECASE,
-)
 
-
-def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the file with extension downloads off: a missing extension must fail, not fetch."""
+def connect(
+    path: Path, *, read_only: bool = False, allowed_directories: tuple[str, ...] = ()
+) -> duckdb.DuckDBPyConnection:
+    """Open the file locked down (see `console.store.sandbox.lock_down`): no file access beyond
+    `allowed_directories`, no extension downloads, configuration frozen."""
     try:
         con = duckdb.connect(
             str(path),
@@ -69,8 +76,29 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
                 "process per file: if `nls --daemon` runs, the console and commands attach to it; "
                 "otherwise stop the other process."
             ) from None
-        raise StoreError(f"{path}: cannot open the database: {text}") from None
+        raise _open_error(path, exc) from None
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from None
+    lock_down(con, allowed_directories)
     return con
+
+
+def _open_error(path: Path, exc: Exception) -> StoreError:
+    """One line saying which file is damaged and what to do (DuckDB replays the WAL on open)."""
+    text = str(exc).splitlines()[0]
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists() and any(
+        word in text.lower() for word in ("wal", "replay", "checksum", "corrupt", "serializ")
+    ):
+        return StoreError(
+            f"{wal}: the write-ahead log of {path} is damaged and cannot be replayed ({text}). "
+            f"Stop every nls process, move {wal.name} aside (the writes since the last checkpoint "
+            "are lost) and start again; keep the moved file for a bug report."
+        )
+    return StoreError(
+        f"{path}: cannot open the database ({text}). If the file is damaged, restore it from a "
+        "backup, or move it aside to start an empty store."
+    )
 
 
 class Store:
@@ -79,14 +107,16 @@ class Store:
     Not thread-safe by itself: the engine gives it one thread (see `console.store.worker`).
     """
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, read_only: bool = False, allowed_directories: tuple[str, ...] = ()
+    ) -> None:
         self.path = path
         self.read_only = read_only
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise StoreError(f"{path}: no database yet; run `nls check` or start the console once")
-        self.con = connect(path, read_only=read_only)
+        self.con = connect(path, read_only=read_only, allowed_directories=allowed_directories)
         if read_only:
             self._check_version()
         else:
@@ -145,7 +175,7 @@ class Store:
                 )
                 self.con.execute("COMMIT")
             except Exception:
-                self.con.execute("ROLLBACK")
+                _rollback(self.con)
                 raise
         return self.version()
 
@@ -228,7 +258,7 @@ class Store:
                 con.unregister("incoming")
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
 
     # -- samples ----------------------------------------------------------------------------
@@ -298,7 +328,7 @@ class Store:
             con.execute("COMMIT")
             t3 = time.perf_counter()
         except Exception:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
         finally:
             con.unregister("batch")
@@ -332,13 +362,18 @@ class Store:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def query(self, text: str, params: Sequence[Any] | None = None) -> pa.Table:
-        """Run read-only SQL and return an Arrow table; writes are refused before they run."""
-        check_read_only(text)
+    def query(
+        self, text: str, params: Sequence[Any] | None = None, *, limits: QueryLimits | None = None
+    ) -> pa.Table:
+        """Run one client statement (read-only, sandboxed, bounded) and return an Arrow table;
+        a result cut by `limits` says so in its schema metadata (`sandbox.result_cut`)."""
+        if params:
+            raise ReadOnlyError("client SQL takes no parameters")
+        query = ClientQuery(self.con, text, limits or QueryLimits())
         try:
-            return self._arrow(text, params)
-        except duckdb.Error as exc:
-            raise QueryError(f"SQL error: {exc}") from None
+            return query.read_all()
+        finally:
+            query.close()
 
     def named(self, name: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self._arrow(sql.query(name), params)
@@ -351,22 +386,8 @@ class Store:
 
 
 def check_read_only(text: str) -> None:
-    """Refuse anything but queries, whichever process runs them."""
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as exc:
-        raise QueryError(f"SQL error: {exc}") from None
-    if not statements:
-        raise ReadOnlyError("no SQL statement given")
-    for statement in statements:
-        kind = statement.type.name
-        if kind not in READ_ONLY_STATEMENTS or (
-            kind == "PRAGMA" and not _SAFE_PRAGMAS.match(statement.query)
-        ):
-            raise ReadOnlyError(
-                f"refused: {kind} statements are not allowed here; nls sql is read-only "
-                "(SELECT, WITH ... SELECT, EXPLAIN, DESCRIBE, SHOW). Export with --format csv|json."
-            )
+    """Refuse anything a client may not run, before it runs (ReadOnlyError says why)."""
+    check_client_sql(text)
 
 
 def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
@@ -386,6 +407,14 @@ def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
 
 def api_url(config: Config, server: Any) -> str:
     return server.eocortex_url or f"http://{server.address}:{config.eocortex.port}"
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back what failed, keeping the failure: after an I/O error (a full disk) DuckDB has
+    already ended the transaction, and "cannot rollback - no transaction is active" would hide
+    the real cause ("No space left on device")."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 _ALERT_SCHEMA = pa.schema(

@@ -510,7 +510,8 @@ async def test_maintenance_add_and_remove(tmp_path: Path) -> None:
             "Europe/Brussels",
             90,
         )
-        assert "0 2 * * sun Europe/Brussels for 90 min" in screen_text(app)
+        # the list redraws after the form is gone: wait for it, not for one more frame
+        await until(pilot, lambda: "0 2 * * sun Europe/Brussels for 90 min" in screen_text(app))
         await pilot.press("d", "n")
         assert len(screen.windows) == 2
         await pilot.press("d", "y")

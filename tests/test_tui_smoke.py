@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,10 @@ def session(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         yield name, pidfile
     finally:
         tmux("kill-session", "-t", name)
+        # a console that did not exit on hangup (the failure this test reports) is not left behind
+        text = pidfile.read_text().strip() if pidfile.exists() else ""
+        if text and alive(int(text)):
+            os.kill(int(text), signal.SIGKILL)
 
 
 def test_demo_shows_the_live_grid_and_exits_on_hangup(session: tuple[str, Path]) -> None:

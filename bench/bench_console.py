@@ -13,6 +13,10 @@ Run: .venv/bin/python bench/bench_console.py [--servers 10000] [--size 160x50]
   the traced Python heap of a second run (tracemalloc slows Python, so its times are not used).
 
 Targets: first paint < 1.5 s, filter < 100 ms, live update < 50 ms, memory < 400 MB.
+
+With --socket PATH the console attaches to a running `nls --daemon` (bench/bench_daemon.py
+--console starts one over a simulated fleet) and measures first paint and filter keystrokes
+through the real RemoteSource while the daemon probes.
 """
 
 from __future__ import annotations
@@ -73,17 +77,29 @@ async def until(pilot: Any, predicate: Any, limit: float = 60.0) -> None:
         await pilot.pause()
 
 
-async def measure(servers: int, size: tuple[int, int], traced: bool) -> dict[str, str]:
+async def measure(
+    servers: int, size: tuple[int, int], traced: bool, socket: Path | None = None
+) -> dict[str, str]:
     if traced:
         tracemalloc.start()
-    rows = make_fleet(servers)
-    source = MemorySource(rows, clock=lambda: NOW, next_cycle=NOW + timedelta(minutes=15))
+    rows: list[Any] = []
+    if socket is not None:
+        from console.daemon.remote import RemoteSource
+
+        source: Any = RemoteSource(socket)
+    else:
+        rows = make_fleet(servers)
+        source = MemorySource(rows, clock=lambda: NOW, next_cycle=NOW + timedelta(minutes=15))
     figures: dict[str, str] = {}
     PAINTS.clear()
     with TemporaryDirectory() as state:
         started = time.perf_counter()
         app = NlsApp(source, clock=lambda: NOW, state_dir=Path(state), watch_hangup=False)
         async with app.run_test(size=size) as pilot:
+            if socket is not None:
+                await until(pilot, lambda: any(total > 0 for _, total, _ in PAINTS))
+                servers = next(total for _, total, _ in PAINTS if total > 0)
+                figures["servers through the daemon"] = f"{servers}"
             await until(pilot, lambda: any(total == servers for _, total, _ in PAINTS))
             first = next(t for t, total, _ in PAINTS if total == servers)
             figures["first paint (app start to grid shown)"] = f"{(first - started) * 1000:.0f} ms"
@@ -114,6 +130,11 @@ async def measure(servers: int, size: tuple[int, int], traced: bool) -> dict[str
                 await pilot.press("backspace")
             await pilot.press("enter")
             await until(pilot, lambda: len(grid.model) == servers)
+            if socket is not None:
+                figures["peak RSS (whole process)"] = (
+                    f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+                )
+                return figures
 
             slot = max(1, servers // SLOTS_PER_CYCLE)
             for count, label in ((slot, "one slot"), (servers, "a whole cycle")):
@@ -146,8 +167,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--size", default="160x50", help="terminal columns x rows")
+    parser.add_argument("--socket", type=Path, help="attach to this running nls --daemon")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
+    if args.socket:
+        figures = asyncio.run(measure(0, (width, height), traced=False, socket=args.socket))
+        print(f"nls console attached to {args.socket}, {args.size}")
+        for label, value in figures.items():
+            print(f"  {label:<42} {value}")
+        return
     figures = asyncio.run(measure(args.servers, (width, height), traced=False))
     figures |= asyncio.run(measure(args.servers, (width, height), traced=True))
     print(f"nls console, {args.servers} servers, {args.servers * 30} cameras, {args.size}")

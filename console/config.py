@@ -162,7 +162,7 @@ class MonitorSettings(Strict):
     recover_after: int = Field(1, ge=1, le=100)
     retry_interval: Annotated[Seconds, Field(le=DAY)] | None = None
     quiet_days: int = Field(3, ge=0, le=365)
-    concurrency: int = Field(500, ge=1, le=5000)
+    concurrency: int = Field(100, ge=1, le=5000)
     request_timeout: Seconds = Field(5.0, le=3600)
     server_timeout: Seconds = Field(30.0, le=3600)
     cpu_threshold: float = Field(98.0, gt=0, le=100)
@@ -172,6 +172,13 @@ class MonitorSettings(Strict):
 
 class DatabaseSettings(Strict):
     path: Path = Path("nls.duckdb")
+    keep_raw_months: int = Field(13, ge=1, le=1200)
+    """Months of raw samples kept in the database; older months move to Parquet files."""
+    archive: Path | None = None
+    """Folder of the Parquet archive (default: <database>.archive beside the database); it
+    stays queryable through the same `samples` view, so nls sql must be allowed to read it."""
+    checkpoint_threshold: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*[KMG]?i?B\s*$")
+    """DuckDB's WAL size that triggers a checkpoint (e.g. "16MB"); DuckDB's default if unset."""
 
 
 class EocortexSettings(Secret):
@@ -399,6 +406,14 @@ class Config(Strict):
     @property
     def database_path(self) -> Path:
         return _relative(self.source, self.database.path)
+
+    @property
+    def archive_path(self) -> Path:
+        """The Parquet archive folder of raw samples older than keep_raw_months."""
+        if self.database.archive is not None:
+            return _relative(self.source, self.database.archive)
+        db = self.database_path
+        return db.with_name(db.name + ".archive")
 
     def scoped(self, installer_id: str) -> Config:
         """The same config holding only one installer's customers and servers."""

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed, or a runtime error (daemon gone, port taken, ...)
 EXIT_USAGE = 2  # bad input: options, configuration, SQL, unknown ids
 EXIT_LOCKED = 3  # the database is held by another process
+EXIT_MONITOR = 4  # the monitor itself failed (nls check): its samples are unknown, ops alarmed
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports it
 
 
@@ -96,6 +97,14 @@ class QueryStopped(StoreError):
     def __init__(self, message: str, reason: str = "cancelled") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class MonitorFault(NlsError):
+    """The monitor itself failed (no free file descriptor or port, overload, a failing
+    database): the samples it could not take are unknown, which says nothing about the servers.
+    The message is the self-health alarm's line."""
+
+    exit_code = EXIT_MONITOR
 
 
 class AlreadyRunning(NlsError, RuntimeError):

@@ -35,6 +35,8 @@ class Failing:
     subject: str
     consecutive: int
     detail: str
+    alerted_at: datetime | None = None
+    """When the installer was alerted (the mail queued); None while pending or held back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +57,15 @@ class ServerRow:
     last_check: datetime | None = None
     failing: tuple[Failing, ...] = ()
     availability_30d: float | None = None
+    availability_known_s: float | None = None
+    """Seconds of known (not `unknown`) time in the 30 days the figure rests on: a figure over
+    minutes of data is not a month's, and views must not present it as one."""
     quiet_until: datetime | None = None
     note: str = ""
     incident: IncidentMark | None = None
     """The server's open incident whose timer is due first (see console.desk)."""
+    timezone: str = "UTC"
+    """The IANA zone of the server's customer: its local time, for maintenance and mails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,12 @@ class SourceInfo:
     started: datetime
     user: str = ""
     role: str = ""
+    mail_enabled: bool = True
+    """An SMTP server is configured; without one, alert mails are recorded but never sent."""
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well): shown in the header."""
+    lag_s: float | None = None
+    """How late the last slot's probes started after it was due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +143,9 @@ class CheckResult:
     rows: tuple[ServerRow, ...]
     mails: int = 0
     """Mails the cycle queued in the outbox (sent by the process that delivers)."""
+    health: str = ""
+    """The monitor's self-health alarm after the cycle (empty when all is well): `nls check`
+    exits 4 with it, since samples the monitor could not take are unknown, not failures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +163,15 @@ class MailRow:
     attempts: int
     last_error: str | None
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailMessage:
+    """One outbox entry with both bodies, for reading a mail as its recipient got it."""
+
+    row: MailRow
+    body_text: str
+    body_html: str
 
 
 class FleetSource(Protocol):
@@ -250,6 +275,10 @@ class FleetSource(Protocol):
     async def incident_stats(self, month: str) -> list[IncidentStats]:
         """Per customer: requests against the quota, questions, contacts, timers met and
         breached in a calendar month "YYYY-MM" (in each policy's zone)."""
+        ...
+
+    async def mail(self, key: str) -> MailMessage:
+        """One outbox entry with its bodies; KeyError for a key outside the scope."""
         ...
 
     async def close(self) -> None: ...

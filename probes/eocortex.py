@@ -13,23 +13,36 @@ import functools
 import hashlib
 import json
 import logging
+import multiprocessing
 import re
 import socket
+import ssl
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode
 
 import httpx
+import msgspec
+
+from probes.http11 import Http11Session, HttpFailure, is_local_error
 
 ALLOWED_REQUESTS = frozenset(
     {"/configex", "/command?type=gettime", "/command?type=getchannelsstates"}
 )
 MAX_BODY = 16 * 1024 * 1024
 MAX_CANDIDATES = 16
+OFFLOAD_BYTES = 256 * 1024
+"""Bodies larger than this are parsed in a separate process: a hostile 16 MB answer full of
+document starts took over a second of CPU, which on the probing loop delayed every other probe."""
 
-ErrorKind = Literal["refused", "timeout", "http", "auth", "garbage"]
+ErrorKind = Literal["refused", "timeout", "http", "auth", "garbage", "local"]
+"""`local`: the monitor itself could not run the probe (no free file descriptor, no ephemeral
+port): says nothing about the server."""
 T = TypeVar("T")
 
 
@@ -60,6 +73,8 @@ class EocortexResult:
     server_name: str | None = None
     cameras: list[CameraStatus] = field(default_factory=list)
     rights_findings: list[str] = field(default_factory=list)
+    rights: list[tuple[str, str]] = field(default_factory=list)
+    """`rights_findings` as (kind, name): kind is group, live or archive."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +140,17 @@ def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
     text = body.decode("utf-8", errors="replace").replace("\ufeff", "")
     has_dtd = "<!DOCTYPE" in text or "<!ENTITY" in text
     tried = 0
+    # Each attempt may parse to the end of the body: bound the total, so a hostile body of
+    # many unclosed document starts costs about two parses of itself, not sixteen.
+    budget = max(2 * len(text), 1 << 20)
     for match in _STARTS.finditer(text):
         if tried >= MAX_CANDIDATES:
             return
         pos = match.start()
+        budget -= len(text) - pos
+        if budget < 0 and tried:
+            yield "bad", "too many malformed document starts"
+            return
         if text[pos] == "<":
             if text.startswith(("<!", "</"), pos):
                 continue
@@ -154,9 +176,30 @@ def _candidates(body: bytes) -> Iterator[tuple[str, Any]]:
                 yield "json", value
 
 
+_JSON = msgspec.json.Decoder()
+
+
+def _whole_json(body: bytes) -> tuple[bool, Any]:
+    """The usual answer is exactly one JSON document: decode it in one C call (msgspec), and
+    only fall back to the candidate scan for prefixed, suffixed or broken bodies."""
+    head = body[:1].lstrip() or body.lstrip()[:1]
+    if head not in (b"{", b"[", b'"'):
+        return False, None
+    try:
+        return True, _JSON.decode(body)
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        return False, None
+
+
 def _parse(body: bytes, what: str, interpret: Callable[[str, Any], T]) -> T:
     if not isinstance(body, bytes | bytearray):
         raise ParseError("body is not bytes")
+    whole, doc = _whole_json(bytes(body))
+    if whole:
+        try:
+            return interpret("json", doc)
+        except (ParseError, ValueError, TypeError, AttributeError, KeyError, RecursionError):
+            pass  # the scan below gives the same verdict with its reason
     reason: str | None = None
     for kind, value in _candidates(bytes(body)):
         if kind == "bad":
@@ -428,14 +471,18 @@ _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class _Session:
+    """The probe's three GETs: over the lean HTTP/1.1 client (one connection for the probe,
+    closed after it) or, when the caller passes one, an httpx client."""
+
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         base_url: str,
         login: str,
         secret: str,
         timeout: float,
         responsetype: str,
+        tls: ssl.SSLContext | None = None,
     ):
         self.client = client
         self.base = base_url.rstrip("/")
@@ -443,18 +490,28 @@ class _Session:
         self.secret = secret
         self.timeout = float(timeout)
         self.json = responsetype.lower() == "json"
+        auth: dict[str, str] = {"login": login, "password": secret}
+        if self.json:
+            auth["responsetype"] = "json"
+        self._auth = auth
+        self._query = urlencode(auth)
+        self.lean = Http11Session(self.base, tls=tls) if client is None else None
+
+    def close(self) -> None:
+        if self.lean is not None:
+            self.lean.close()
 
     async def get(self, path: str, command: str | None = None) -> bytes:
         label = path + (f"?type={command}" if command else "")
-        params = {"type": command} if command else {}
-        params |= {"login": self.login, "password": self.secret}
-        if self.json:
-            params["responsetype"] = "json"
         late = f"no answer within {self.timeout} s"
         if command != "gettime":
             late += f" to {label}"
         try:
             async with asyncio.timeout(self.timeout):
+                if self.lean is not None:
+                    return await self._fetch_lean(path, command, label)
+                params = {"type": command} if command else {}
+                params |= self._auth
                 try:
                     return await self._fetch(path, params, label)
                 except _STALE:
@@ -465,13 +522,42 @@ class _Session:
         except (TimeoutError, httpx.TimeoutException):
             raise _Failure("timeout", late) from None
         except httpx.ConnectError as exc:
+            if is_local_error(exc):
+                raise _Failure("local", _connect_reason(exc)) from None
             raise _Failure("refused", _connect_reason(exc)) from None
         except _STALE:
             raise _Failure("http", f"connection closed before a full answer to {label}") from None
         except httpx.HTTPError as exc:
             raise _Failure("http", f"{type(exc).__name__} on {label}") from None
+        except OSError as exc:
+            kind: ErrorKind = "local" if is_local_error(exc) else "refused"
+            raise _Failure(kind, _connect_reason(exc)) from None
+
+    async def _fetch_lean(self, path: str, command: str | None, label: str) -> bytes:
+        assert self.lean is not None
+        query = (f"type={command}&" if command else "") + self._query
+        try:
+            status, body = await self.lean.get(f"{path}?{query}", max_body=MAX_BODY)
+        except HttpFailure as exc:
+            if exc.kind == "local":
+                raise _Failure("local", exc.text) from None
+            if exc.kind == "connect":
+                raise _Failure("refused", exc.text) from None
+            if exc.kind == "too_large":
+                raise _Failure("garbage", f"answer from {label} is larger than 16 MB") from None
+            if exc.kind == "closed":
+                raise _Failure(
+                    "http", f"connection closed before a full answer to {label}"
+                ) from None
+            raise _Failure("http", f"{exc.text} on {label}") from None
+        if status in (401, 403):
+            raise _Failure("auth", self._auth_text(status, label))
+        if status != 200:
+            raise _Failure("http", f"HTTP {status} from {label}")
+        return body
 
     async def _fetch(self, path: str, params: dict[str, str], label: str) -> bytes:
+        assert self.client is not None
         async with self.client.stream(
             "GET", self.base + path, params=params, timeout=self.timeout
         ) as response:
@@ -499,9 +585,42 @@ class _Session:
         return b"".join(chunks)
 
 
-def _read_as(parser: Callable[[bytes], T], body: bytes, label: str) -> T:
-    try:
+_pool: ProcessPoolExecutor | None = None
+
+
+def _parser_pool() -> ProcessPoolExecutor:
+    """One spawned worker process for large bodies (never a fork of a process holding thousands
+    of sockets); started on first use."""
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+def shutdown_parser_pool() -> None:
+    """Stop the large-body parser process, if one was started (the engine calls this at close)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def parse_off_loop(parser: Callable[[bytes], T], body: bytes) -> T:
+    """`parser(body)` inline for a usual answer, in the parser process for a large one, so a
+    hostile body never holds the loop that probes every other server."""
+    if len(body) < OFFLOAD_BYTES:
         return parser(body)
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_parser_pool(), parser, body)
+    except BrokenProcessPool:
+        shutdown_parser_pool()
+        raise ParseError("the answer made the parser process fail") from None
+
+
+async def _read_as(parser: Callable[[bytes], T], body: bytes, label: str) -> T:
+    try:
+        return await parse_off_loop(parser, body)
     except ParseError as exc:
         raise _Failure("garbage", f"unreadable answer from {label}: {exc}") from None
     except Exception as exc:
@@ -536,28 +655,44 @@ def _join(config: Configex, states: list[ChannelState]) -> list[CameraStatus]:
     return cameras
 
 
-def rights_findings(config: Configex) -> list[str]:
-    """Anything that would let `nls` see video: it must have no rights at all."""
-    found = [f"UserGroup grants {flag}" for flag, on in sorted(config.user_group.items()) if on]
+RightsKind = Literal["group", "live", "archive"]
+
+
+def rights_grants(config: Configex) -> list[tuple[RightsKind, str]]:
+    """Anything that would let `nls` see video, as (kind, name): a UserGroup flag, or a camera
+    that allows live view or archive playback. It must have no rights at all."""
+    found: list[tuple[RightsKind, str]] = [
+        ("group", flag) for flag, on in sorted(config.user_group.items()) if on
+    ]
     for ch in config.channels:
         if ch.allowed_realtime:
-            found.append(f"camera {ch.name!r} allows live view")
+            found.append(("live", ch.name))
         if ch.allowed_archive:
-            found.append(f"camera {ch.name!r} allows archive playback")
+            found.append(("archive", ch.name))
     return found
 
 
-def _settle(
+def rights_findings(config: Configex) -> list[str]:
+    """`rights_grants` in words, for logs and ops."""
+    words = {
+        "group": "UserGroup grants {}",
+        "live": "camera {!r} allows live view",
+        "archive": "camera {!r} allows archive playback",
+    }
+    return [words[kind].format(name) for kind, name in rights_grants(config)]
+
+
+async def _settle(
     result: EocortexResult,
     body: bytes | BaseException,
     parser: Callable[[bytes], T],
     label: str,
 ) -> T | None:
-    """One answer of a gathered pair: parsed, or None with its failure recorded on `result`."""
+    """One answer of a pair: parsed, or None with its failure recorded on `result`."""
     try:
         if isinstance(body, BaseException):
             raise body
-        return _read_as(parser, body, label)
+        return await _read_as(parser, body, label)
     except _Failure as failure:
         _fail(result, failure)
         return None
@@ -567,21 +702,37 @@ async def _run(session: _Session, result: EocortexResult) -> None:
     started = time.perf_counter()
     body = await session.get("/command", "gettime")
     result.latency_ms = (time.perf_counter() - started) * 1000
-    result.server_time = _read_as(parse_time, body, "/command?type=gettime")
+    result.server_time = await _read_as(parse_time, body, "/command?type=gettime")
 
-    config_body, states_body = await asyncio.gather(
-        session.get("/configex"),
-        session.get("/command", "getchannelsstates"),
-        return_exceptions=True,
-    )
-    config = _settle(result, config_body, parse_configex, "/configex")
+    if session.lean is not None:
+        # one connection, one request at a time: the second waits for the first to finish
+        config_body = await _answer(session.get("/configex"))
+        states_body = await _answer(session.get("/command", "getchannelsstates"))
+    else:
+        config_body, states_body = await asyncio.gather(
+            session.get("/configex"),
+            session.get("/command", "getchannelsstates"),
+            return_exceptions=True,
+        )
+    config = await _settle(result, config_body, parse_configex, "/configex")
     if config is not None:
         result.version, result.server_name = config.version, config.server_name
         result.rights_findings = rights_findings(config)
-    states = _settle(result, states_body, parse_channel_states, "/command?type=getchannelsstates")
+        result.rights = list(rights_grants(config))
+    states = await _settle(
+        result, states_body, parse_channel_states, "/command?type=getchannelsstates"
+    )
     if config is not None and states is not None:
         result.cameras = _join(config, states)
         result.ok = True
+
+
+async def _answer(request: Any) -> bytes | BaseException:
+    """A request's body, or the failure it raised (as gather(return_exceptions=True) gives)."""
+    try:
+        return await request
+    except _Failure as failure:
+        return failure
 
 
 def _scrub(text: str | None, secret: str) -> str | None:
@@ -592,7 +743,7 @@ def _scrub(text: str | None, secret: str) -> str | None:
 
 
 async def probe_eocortex(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | None,
     base_url: str,
     login: str,
     password: str,
@@ -600,16 +751,19 @@ async def probe_eocortex(
     request_timeout: float = 5.0,
     server_timeout: float = 20.0,
     responsetype: str = "json",
+    tls: ssl.SSLContext | None = None,
 ) -> EocortexResult:
-    """gettime, then configex and getchannelsstates together; never raises.
+    """gettime, then configex and getchannelsstates; never raises.
 
-    Only CancelledError escapes, so a scheduler can still stop a cycle.  Time spent
-    waiting for a pooled connection counts against request_timeout: size the client
-    with client_limits() and bound concurrency with a semaphore.
+    `client` None: the lean HTTP/1.1 client, one connection for the three requests, closed at
+    the end (what the engine uses). With an httpx client, configex and getchannelsstates go
+    in parallel; time spent waiting for a pooled connection counts against request_timeout:
+    size it with client_limits() and bound concurrency with a semaphore. Only CancelledError
+    escapes, so a scheduler can still stop a cycle.
     """
     result = EocortexResult()
     secret = password_hash(password)
-    session = _Session(client, base_url, login, secret, request_timeout, responsetype)
+    session = _Session(client, base_url, login, secret, request_timeout, responsetype, tls)
     try:
         async with asyncio.timeout(server_timeout):
             await _run(session, result)
@@ -619,6 +773,8 @@ async def probe_eocortex(
         _fail(result, _Failure("timeout", f"no complete answer within {float(server_timeout)} s"))
     except Exception as exc:
         _fail(result, _Failure("garbage", f"unexpected {type(exc).__name__} while probing"))
+    finally:
+        session.close()
     if result.error is not None:
         result.ok = False
     result.error = _scrub(result.error, secret)

@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-RdpState = Literal["alive", "hung", "refused", "reset", "timeout", "garbage"]
+from probes.http11 import is_local_error
+
+RdpState = Literal["alive", "hung", "refused", "reset", "timeout", "garbage", "local"]
+"""`local`: this process could not open a socket (no free file descriptor or ephemeral port)."""
 
 CONNECTION_REQUEST = bytes.fromhex("030000130ee000000000000100080003000000")
 TYPE_RDP_NEG_RSP = 2
@@ -100,6 +103,8 @@ async def probe_rdp(host: str, port: int = 3389, timeout: float = 5.0) -> RdpRes
         except ConnectionRefusedError:
             return done("refused", f"connection to {host}:{port} refused")
         except OSError as exc:
+            if is_local_error(exc):
+                return done("local", f"the monitor could not open a connection: {exc.strerror}")
             return done("refused", f"cannot reach {host}:{port}: {exc.strerror or exc}")
         try:
             async with asyncio.timeout_at(deadline):

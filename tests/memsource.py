@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -28,7 +30,9 @@ from console.fleetview import (
     AccessDenied,
     CameraRow,
     CheckResult,
+    Failing,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     SampleRow,
     ServerDetail,
@@ -40,8 +44,27 @@ from console.monitor.maintenance import MaintenanceWindow
 from console.monitor.sample import Sample
 from console.sla.lifecycle import status_after
 from console.sla.timers import Event
+from console.units import format_rate
 
 _CLOSED = object()
+CYCLE = timedelta(minutes=15)
+ONLINE = "online; Eocortex 24.1.3 answered in 42 ms"
+RIGHTS_OK = "the nls user cannot view live or recorded video"
+RIGHTS_UNKNOWN = "not checked: Eocortex did not answer"
+
+
+def camera_ids(server_id: str, count: int) -> list[tuple[str, str]]:
+    """(id, name) of a server's cameras: Eocortex ids are GUIDs, names are what people read."""
+    return [
+        (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{server_id}/{n}")), f"Camera {n + 1:02d}")
+        for n in range(count)
+    ]
+
+
+def camera_failing(server_id: str, camera: int, consecutive: int) -> Failing:
+    """A camera's failure as the engine reports it (subject: the camera's id)."""
+    camera_id, name = camera_ids(server_id, camera + 1)[camera]
+    return Failing("camera", camera_id, consecutive, f"{name}: camera offline (Disconnected)")
 
 
 class MemorySource:
@@ -56,8 +79,9 @@ class MemorySource:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         interval_s: float = 900.0,
         next_cycle: datetime | None = None,
-        mails: Sequence[MailRow] = (),
+        mails: Sequence[MailRow | MailMessage] = (),
         windows: Sequence[MaintenanceWindow] = (),
+        mail_enabled: bool = True,
         zones: dict[str, str] | None = None,
         incidents: Sequence[IncidentDetail] = (),
     ) -> None:
@@ -66,18 +90,39 @@ class MemorySource:
         self.author = "memory-user"
         self.zones = zones or {}
         self._installer = installer
-        self._rows = {r.server_id: r for r in rows if self._visible(r)}
         self._clock = clock
+        self._windows = list(windows)
+        self._given = {r.server_id: r for r in rows if self._visible(r)}
+        self._rows = {sid: self._engine_row(r) for sid, r in self._given.items()}
         self._interval = interval_s
         self._next_cycle = next_cycle
-        self._mails = list(mails)
-        self._windows = list(windows)
+        self._mails = [
+            m if isinstance(m, MailMessage) else MailMessage(m, f"{m.subject}\n", "") for m in mails
+        ]
+        self._mail_enabled = mail_enabled
         self._queues: list[asyncio.Queue[Any]] = []
         self._started = clock()
         self.checks_requested: list[tuple[str, ...] | None] = []
 
     def _visible(self, row: ServerRow) -> bool:
         return self._installer is None or row.installer_id == self._installer
+
+    def _engine_row(self, row: ServerRow) -> ServerRow:
+        """The row as the engine would show it: an active maintenance window of its server,
+        customer or installer turns it to maintenance, with the window's reason as its note."""
+        now = self._clock()
+        scopes = {
+            ("server", row.server_id),
+            ("customer", row.customer_id),
+            ("installer", row.installer_id),
+        }
+        for window in self._windows:
+            active = window.removed_at is None and window.occurrence_at(now) is not None
+            if active and (window.scope_kind, window.scope_id) in scopes:
+                return dataclasses.replace(
+                    row, status="maintenance", note=f"maintenance: {window.reason}"
+                )
+        return row
 
     async def info(self) -> SourceInfo:
         return SourceInfo(
@@ -88,6 +133,7 @@ class MemorySource:
             next_cycle=self._next_cycle,
             installer=self._installer,
             started=self._started,
+            mail_enabled=self._mail_enabled,
         )
 
     async def snapshot(self) -> FleetSnapshot:
@@ -111,7 +157,9 @@ class MemorySource:
 
     def push(self, rows: Iterable[ServerRow], next_cycle: datetime | None = None) -> None:
         """Store changed rows and hand them to every listener, as a stored batch would."""
-        batch = tuple(r for r in rows if self._visible(r))
+        given = [r for r in rows if self._visible(r)]
+        self._given.update((r.server_id, r) for r in given)
+        batch = tuple(self._engine_row(r) for r in given)
         for row in batch:
             self._rows[row.server_id] = row
         if next_cycle is not None:
@@ -123,64 +171,124 @@ class MemorySource:
         return self._rows[server_id]
 
     async def server_detail(self, server_id: str) -> ServerDetail:
+        """What the engine stores for a server in this row's state: a server that does not
+        answer has its cameras, CPU and disk `unknown`; failing items are those of the row."""
         row = self._rows[server_id]
         now = row.last_check or self._clock()
         failing = {(f.check, f.subject): f for f in row.failing}
-        total = row.cameras_total or 0
+        reachable = row.cameras_online is not None
+        down = failing.get(("server_online", ""))
+        down_since = now - timedelta(minutes=15 * ((down.consecutive if down else 1) - 1))
         cameras = []
-        for n in range(total):
-            subject = f"cam{n + 1}"
-            fail = failing.get(("camera", subject))
-            cameras.append(
-                CameraRow(
-                    camera_id=f"{server_id}-{subject}",
-                    name=f"Camera {n + 1:02d}",
-                    state="fail" if fail else "ok",
-                    since=now - timedelta(minutes=15 * (fail.consecutive if fail else 96 + n)),
-                    detail=fail.detail if fail else "recording",
-                )
-            )
-        latest = [
-            SampleRow(now, "server_online", "", "fail" if row.status == "down" else "ok", None, ""),
-            SampleRow(now, "cpu", "", "ok", row.cpu_pct, f"{row.cpu_pct or 0:.0f}% busy"),
-            SampleRow(now, "disk_activity", "", "ok", row.disk_write_bps, "archive writing"),
-        ]
-        latest += [SampleRow(now, f.check, f.subject, "fail", None, f.detail) for f in row.failing]
+        latest = []
+        for n, (camera_id, name) in enumerate(camera_ids(server_id, row.cameras_total or 0)):
+            fail = failing.get(("camera", camera_id))
+            if fail is not None:
+                state, detail = "fail", fail.detail
+                since = now - timedelta(minutes=15 * (fail.consecutive - 1))
+            elif not reachable:
+                state, detail = "unknown", f"{name}: not checked (server down)"
+                since = down_since
+            else:
+                state, detail = "ok", f"{name}: online, recording"
+                since = now - timedelta(days=6, minutes=15 * n)
+            cameras.append(CameraRow(camera_id, name, state, since, detail))
+            value = None if state == "unknown" else float(state == "ok")
+            latest.append(SampleRow(now, "camera", camera_id, state, value, detail))
+        cameras.sort(key=lambda c: (c.state != "fail", c.name))
+        online = failing.get(("server_online", ""))
+        if row.last_check is None:
+            server = []
+        elif online is not None:
+            server = [SampleRow(now, "server_online", "", "fail", 0.0, online.detail)]
+        else:
+            server = [SampleRow(now, "server_online", "", "ok", 1.0, ONLINE)]
+        server += self._host_samples(row, now, failing)
         return ServerDetail(
             row=row,
             facts={
                 "address": f"{server_id}.lan",
                 "platform": "windows",
-                "eocortex": "24.1.3",
-                "customer": row.customer_name,
-                "installer": row.installer_name,
                 "delivered": "2025-01-06",
+                "eocortex_api": f"http://{server_id}.lan:8080",
+                "customer": f"{row.customer_name} ({row.customer_id})",
+                "installer": f"{row.installer_name} ({row.installer_id})",
+                "quiet_until": row.quiet_until.isoformat() if row.quiet_until else None,
+                "maintenance": row.note or None,
             },
             cameras=tuple(cameras),
-            latest=tuple(latest),
-            availability={
+            latest=tuple(server + latest)[:100],
+            availability={}
+            if row.availability_30d is None
+            else {
                 "server_online": row.availability_30d,
-                "camera": None if row.availability_30d is None else row.availability_30d - 0.004,
+                "camera": max(0.0, row.availability_30d - 0.004),
                 "cpu": 1.0,
                 "disk_activity": 0.9991,
+                "video_rights": 1.0,
             },
         )
+
+    @staticmethod
+    def _host_samples(
+        row: ServerRow, now: datetime, failing: dict[tuple[str, str], Failing]
+    ) -> list[SampleRow]:
+        if row.last_check is None:
+            return []
+        if row.cpu_pct is None or row.disk_write_bps is None:
+            why = "not checked: host metrics unavailable (connection refused)"
+            return [
+                SampleRow(now, "cpu", "", "unknown", None, why),
+                SampleRow(now, "disk_activity", "", "unknown", None, why),
+                SampleRow(now, "video_rights", "", "unknown", None, RIGHTS_UNKNOWN),
+            ]
+        cpu = failing.get(("cpu", ""))
+        disk = failing.get(("disk_activity", ""))
+        rate = format_rate(row.disk_write_bps)
+        return [
+            SampleRow(
+                now,
+                "cpu",
+                "",
+                "fail" if cpu else "ok",
+                row.cpu_pct,
+                cpu.detail if cpu else f"CPU at {row.cpu_pct:.1f}% over 5 s",
+            ),
+            SampleRow(
+                now,
+                "disk_activity",
+                "",
+                "fail" if disk else "ok",
+                row.disk_write_bps,
+                disk.detail if disk else f"disk writing {rate} over 5 s",
+            ),
+            SampleRow(now, "video_rights", "", "ok", None, RIGHTS_OK),
+        ]
 
     async def history(
         self, server_id: str, check: str, since: datetime
     ) -> list[tuple[datetime, float | None]]:
+        """One point per 15-minute cycle, as stored: a daily rhythm around the row's current
+        value (CPU in %, disk in bytes per second). A server that stopped answering has no
+        points since its first failed check; one never probed has none at all."""
         row = self._rows[server_id]
-        end = row.last_check or self._clock()
-        span = end - since
-        points = 96
-        step = span / points
+        if row.last_check is None:
+            return []
+        current = row.cpu_pct if check == "cpu" else row.disk_write_bps
         seed = sum(map(ord, server_id + check))
-        base = row.cpu_pct if check == "cpu" else (row.disk_write_bps or 0) / 1e6
-        base = base or 10.0
-        return [
-            (since + step * i, round(base * (0.6 + 0.4 * (((seed + i * 7) % 13) / 12)), 2))
-            for i in range(points)
-        ]
+        if current is None:
+            current = 30.0 + seed % 20 if check == "cpu" else 2e6 + (seed % 20) * 1e5
+        down = next((f for f in row.failing if f.check == "server_online"), None)
+        end = row.last_check - (down.consecutive * CYCLE if down is not None else timedelta())
+        points = []
+        ts = row.last_check - ((row.last_check - since) // CYCLE) * CYCLE
+        while ts <= end:
+            hour = (ts.hour + ts.minute / 60 + seed % 24) % 24
+            day = 0.75 + 0.25 * math.sin(2 * math.pi * hour / 24)
+            week = 0.9 + 0.1 * math.cos(2 * math.pi * ts.weekday() / 7)
+            points.append((ts, round(current * day * week, 2)))
+            ts += CYCLE
+        return points
 
     async def sql(self, query: str) -> Any:
         if self._installer is not None:
@@ -219,15 +327,15 @@ class MemorySource:
         return CheckResult(samples, rows)
 
     async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
-        """Europe/Brussels for every scope in view (or `zones[scope_id]` when given)."""
-        known = {
-            "server": {r.server_id for r in self._rows.values()},
-            "customer": {r.customer_id for r in self._rows.values()},
-            "installer": {r.installer_id for r in self._rows.values()},
-        }[scope_kind]
-        if scope_id not in known:
+        """`zones[scope_id]` when given; else, as the engine's directory: a server's and a
+        customer's zone is the customer's (the rows' `timezone`), an installer's Brussels."""
+        attr = {"server": "server_id", "customer": "customer_id", "installer": "installer_id"}
+        rows = [r for r in self._rows.values() if getattr(r, attr[scope_kind]) == scope_id]
+        if not rows:
             raise NotFound(f"no {scope_kind} {scope_id!r}")
-        return self.zones.get(scope_id, "Europe/Brussels")
+        if scope_id in self.zones:
+            return self.zones[scope_id]
+        return rows[0].timezone if scope_kind != "installer" else "Europe/Brussels"
 
     async def maintenance_list(self) -> list[MaintenanceWindow]:
         return [w for w in self._windows if w.removed_at is None]
@@ -235,17 +343,36 @@ class MemorySource:
     async def maintenance_add(self, window: MaintenanceWindow) -> MaintenanceWindow:
         stored = dataclasses.replace(window, id=max((w.id for w in self._windows), default=0) + 1)
         self._windows.append(stored)
+        self._windows_changed()
         return stored
 
     async def maintenance_remove(self, window_id: int) -> None:
         for i, window in enumerate(self._windows):
             if window.id == window_id:
                 self._windows[i] = dataclasses.replace(window, removed_at=self._clock())
+                self._windows_changed()
                 return
         raise KeyError(window_id)
 
+    def _windows_changed(self) -> None:
+        """Publish the rows a window change turned to or from maintenance, as the engine does."""
+        rows = self._rows
+        changed = [r for r in self._given.values() if self._engine_row(r) != rows[r.server_id]]
+        if changed:
+            self.push(changed)
+
+    def _mail_visible(self, mail: MailMessage) -> bool:
+        return self._installer is None or mail.row.installer == self._installer
+
     async def outbox(self, limit: int = 100) -> list[MailRow]:
-        return self._mails[:limit]
+        mails = [m.row for m in self._mails if self._mail_visible(m)]
+        return sorted(mails, key=lambda m: (-m.created.timestamp(), m.key))[:limit]
+
+    async def mail(self, key: str) -> MailMessage:
+        for mail in self._mails:
+            if mail.row.key == key and self._mail_visible(mail):
+                return mail
+        raise KeyError(f"no mail {key!r}")
 
     # -- the incident desk: the given details, kept as they are (timers are not recomputed) --
 

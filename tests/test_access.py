@@ -119,6 +119,26 @@ async def test_roles_come_from_the_peers_unix_credentials(site: Any) -> None:
     )
     assert welcome["r"]["installer"] == "secutec" and sql["e"] == "AccessDenied"
 
+    # A mail's bodies: staff read their own installer's mails; another's is as if it did not
+    # exist, and a key beyond the wire's bounds is refused before the engine sees it.
+    _, everything = await raw_as(
+        OPS, sock, [{"hello": None}, {"call": "outbox", "args": {"limit": 100}}]
+    )
+    key_of = {m["installer"]: m["key"] for m in everything["r"]}
+    _, own_mail, other_mail, huge = await raw_as(
+        ALPHA,
+        sock,
+        [
+            {"hello": None},
+            {"call": "mail", "args": {"key": key_of["secutec"]}},
+            {"call": "mail", "args": {"key": key_of["alarmes-wallonie"]}},
+            {"call": "mail", "args": {"key": "k" * 10_000}},
+        ],
+    )
+    assert own_mail["r"]["row"]["installer"] == "secutec" and own_mail["r"]["body_text"]
+    assert other_mail["t"] == "error" and other_mail["e"] == "NotFound", other_mail
+    assert huge["t"] == "error" and huge["e"] == "BadRequest", huge
+
     # No role: refused at hello, with what to do.
     (refused,) = await raw_as(NOBODY, sock, [{"hello": None}])
     assert refused["t"] == "error" and f"user {NOBODY}" in refused["msg"]
@@ -225,7 +245,7 @@ async def test_an_embedded_console_takes_its_role_from_this_process(site: Any) -
     """Without a daemon, `nls` decides the role from its own uid the same way: no role, no
     console; installer staff get their own scope whatever they ask for."""
     require_users()
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     add_sections(s.config, ACCESS)
     os.chmod(s.config.parent, 0o755)
     os.chmod(s.config, 0o644)

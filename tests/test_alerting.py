@@ -34,6 +34,7 @@ from console.monitor.alerting import (
     wants_retry,
 )
 from console.monitor.maintenance import MaintenanceWindow
+from console.monitor.sample import Reason
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -412,7 +413,17 @@ SINCE = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
 def sample_events() -> tuple[Alert, Recovery]:
     alert = Alert(
-        "s1", "camera", "c1", "Ingang <oost>", 7, SINCE + 2 * STEP, SINCE, 3, None, "offline"
+        "s1",
+        "camera",
+        "c1",
+        "Ingang <oost>",
+        7,
+        SINCE + 2 * STEP,
+        SINCE,
+        3,
+        None,
+        "Ingang <oost>: camera offline (NoConnection)",
+        reason=Reason.of("camera_offline", name="Ingang <oost>", stream="NoConnection"),
     )
     recovery = Recovery(
         "s1",
@@ -461,7 +472,11 @@ def test_templates_render_every_field(language: str, phrases: list[str]) -> None
     assert "Ingang &lt;oost&gt;" in alert_mail.body_html
     assert "Ingang <oost>" not in alert_mail.body_html
     assert re.search(r"\b3\b", alert_mail.body_text)
-    assert "offline" in alert_mail.body_text
+    # The detail in the mail's own language, never the sample's English text.
+    assert "(NoConnection)" not in alert_mail.body_text
+    offline = {"nl": "geen verbinding", "fr": "pas de connexion"}.get(language[:2], "no connection")
+    assert f"Ingang <oost>{templates(language)['units']['label_separator']}" in alert_mail.body_text
+    assert offline in alert_mail.body_text
     assert "Parking & hof" in recovery_mail.body_text
     assert "Parking &amp; hof" in recovery_mail.body_html
     assert re.search(r"1 \w+ 2 \w+ 5 min", recovery_mail.body_text)

@@ -174,7 +174,7 @@ async def test_a_full_disk_logs_its_cause_once_then_recovers(site: Any, small_di
 async def test_a_socket_group_that_does_not_exist_is_one_line(site: Any) -> None:
     """[access] socket_group names a group the daemon chowns its socket to: a missing one stops
     `nls --daemon` with the group and the key to fix, exit 2, and no socket left behind."""
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     add_sections(s.config, '[access]\nsocket_group = "nlst-no-such-group"')
     proc = await asyncio.create_subprocess_exec(
         *NLS,

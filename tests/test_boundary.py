@@ -134,7 +134,7 @@ async def test_client_sql_reads_the_store_and_nothing_else(
     site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NLS_TEST_SMTP_PASSWORD", SECRET)
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     s.fleet.set_fault("crest-0002", "camera_offline", camera=1)
     daemon = await s.daemon()
     await daemon.cycles(1)
@@ -175,7 +175,7 @@ async def test_client_sql_reads_the_store_and_nothing_else(
 
 
 async def test_a_client_that_goes_away_stops_its_query(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     sock = socket_of(daemon)
 
@@ -221,7 +221,7 @@ async def test_a_client_that_goes_away_stops_its_query(site: Any) -> None:
 
 
 async def test_every_query_has_a_time_limit_daemon_and_embedded(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     add_sections(s.config, '[sql]\ntimeout = "1s"\nconcurrent = 1')
     daemon = await s.daemon()
     code, _, err = await _sql(s.config, LONG_QUERY)
@@ -245,7 +245,7 @@ async def test_every_query_has_a_time_limit_daemon_and_embedded(site: Any) -> No
 
 
 async def test_sigterm_interrupts_running_queries_and_the_daemon_exits(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     sock = socket_of(daemon)
     clients = [await in_thread(RawClient, sock) for _ in range(3)]
@@ -262,7 +262,7 @@ async def test_sigterm_interrupts_running_queries_and_the_daemon_exits(site: Any
 
 
 async def test_results_are_capped_streamed_and_say_so(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     add_sections(s.config, '[sql]\nmax_rows = 50000\nmax_bytes = "4MB"')
     daemon = await s.daemon()
     assert daemon.proc is not None
@@ -295,7 +295,7 @@ async def test_results_are_capped_streamed_and_say_so(site: Any) -> None:
 
 
 async def test_oversized_inbound_frames_are_refused_before_they_are_read(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     assert daemon.proc is not None
     sock = socket_of(daemon)
@@ -334,7 +334,7 @@ def _raw(sock: Path, steps: list[tuple[str, dict[str, Any]]]) -> list[dict[str, 
 
 
 async def test_the_daemon_decides_what_a_maintenance_write_means(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     sock = socket_of(daemon)
     now = datetime.now(UTC)
@@ -397,7 +397,7 @@ async def test_the_daemon_decides_what_a_maintenance_write_means(site: Any) -> N
 
 
 async def test_check_now_probes_each_server_once(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     await daemon.cycles(1)
     sock = socket_of(daemon)
@@ -418,7 +418,7 @@ async def test_check_now_probes_each_server_once(site: Any) -> None:
 
 
 async def test_bad_request_fields_get_an_error_frame_not_a_traceback(site: Any) -> None:
-    s: Site = await site(interval="1h")
+    s: Site = await site(interval="quiet")
     daemon = await s.daemon()
     await daemon.cycles(1)
     naive = datetime(2026, 1, 1).isoformat()

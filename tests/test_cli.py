@@ -22,7 +22,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ import httpx
 import pytest
 
 from console.config import load_config
-from console.monitor.service import SLOT_SECONDS, phase
+from tests.schedule import quiet_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 NLS = [sys.executable, "-m", "console.cli"]
@@ -117,21 +116,8 @@ class Simulator:
 
     @functools.cached_property
     def quiet_interval(self) -> str:
-        """A check interval under which no server of this fleet is due for the next two hours.
-
-        The daemon's schedule is wall-clock aligned (each server has a fixed slot in the
-        interval), and an interval may be at most a day, so a scheduled cycle could land in the
-        middle of a test; among intervals of 12 to 24 hours one always leaves every server's
-        slot at least two hours away (computed once, for the whole module)."""
-        servers = [s.id for s in load_config(self.config).servers]
-        elapsed = (datetime.now(UTC) - datetime(2020, 1, 1, tzinfo=UTC)).total_seconds()
-        for minutes in range(24 * 60, 12 * 60, -7):
-            slots = int(minutes * 60 // SLOT_SECONDS)
-            width = minutes * 60 / slots
-            ahead = [((phase(s, slots) - elapsed / width) % slots) * width for s in servers]
-            if min(ahead) > 2 * 3600:
-                return f"{minutes}m"
-        raise AssertionError("no interval of 12 to 24 h keeps every server quiet for 2 h")
+        """No server of this fleet is due for two hours (computed once, for the module)."""
+        return quiet_interval(s.id for s in load_config(self.config).servers)
 
     def _post(self, path: str, payload: dict[str, Any]) -> None:
         url = f"http://127.0.0.1:{self.control_port}{path}"

@@ -12,7 +12,6 @@ import os
 import socket
 import stat
 import struct
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +49,7 @@ from console.fleetview import (
     Failing,
     FleetCounts,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     SampleRow,
     ServerDetail,
@@ -262,6 +262,11 @@ class MemoryView:
     async def incident_stats(self, month: str) -> list[IncidentStats]:
         return [IncidentStats("c", "C", "p", month, 5, 4, True, 1, 6, 2, 1)]
 
+    async def mail(self, key: str) -> MailMessage:
+        if key != "k1":
+            raise KeyError(f"no mail {key!r}")
+        return MailMessage((await self.outbox())[0], "Beste a,\n", "<p>Beste a,</p>")
+
     async def close(self) -> None:
         self.closed = True
         for q in self.queues:
@@ -341,6 +346,14 @@ async def test_every_method_round_trips_with_its_types(served: Any) -> None:
         assert await remote.maintenance_list() == []
         mails = await remote.outbox(5)
         assert mails[0].recipients == ("a@x.be",) and mails[0].sent_at == T0
+        mail = await remote.mail("k1")
+        assert (mail.row, mail.body_text, mail.body_html) == (
+            mails[0],
+            "Beste a,\n",
+            "<p>Beste a,</p>",
+        )
+        with pytest.raises(KeyError):
+            await remote.mail("nope")
 
 
 async def test_incident_calls_round_trip_and_the_author_is_the_peer(served: Any) -> None:
@@ -497,11 +510,11 @@ async def test_a_client_that_stops_reading_never_blocks_the_daemon(served: Any) 
         first = asyncio.ensure_future(anext(stream))
         await _until(lambda: sum(len(v.queues) for v in fleet.views) == 2)
         big = [dataclasses.replace(row(1, "a"), note="x" * 2000) for _ in range(20)]
-        started = time.perf_counter()
+        # Not timed (figures belong in bench/): publishing must simply go on while one client
+        # reads nothing, and that client's queue stays bounded (below).
         for _ in range(500):
             fleet.publish(big)
             await asyncio.sleep(0)
-        assert time.perf_counter() - started < 5
         assert (await asyncio.wait_for(first, 5))[0].server_id == "s1"
         assert len((await healthy.check_now(["s1"])).samples) == 5
         pending = [len(s.pending) for c in server._connections for s in c.subs.values()]

@@ -7,13 +7,16 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import pytest
 
 from console.config import load_config
+from console.directory import Directory
 from console.errors import NotFound
 from console.fleetview import AccessDenied
+from console.mail.notify import templates
 from console.monitor.engine import utcnow
 from console.monitor.maintenance import MaintenanceWindow
 from console.monitor.service import FleetService, phase
@@ -162,7 +165,13 @@ async def test_detail_history_and_sql(make_service: Any, sim_fleet: tuple[Fleet,
         assert detail.availability["server_online"] == 1.0
         assert detail.facts["platform"] in {"windows", "linux"}
         cpu = await view.history("crest-0001", "cpu", clock.now - timedelta(days=1))
-        assert len(cpu) == 4 and all(v is not None for _, v in cpu)
+        hourly = await view.sql(
+            "SELECT date_trunc('hour', ts) AS ts, avg(value) AS value FROM samples "
+            "WHERE server = 'crest-0001' AND check_name = 'cpu' GROUP BY 1 ORDER BY 1"
+        )
+        # hourly averages from the rollups, equal to the raw samples they summarise
+        assert [t for t, _ in cpu] == [r["ts"] for r in hourly.to_pylist()]
+        assert [v for _, v in cpu] == pytest.approx([r["value"] for r in hourly.to_pylist()])
         table = await view.sql("SELECT count(*) AS n FROM samples WHERE server = 'crest-0001'")
         assert table.to_pylist() == [{"n": 4 * 9}]  # online, 5 cameras, rights, cpu, disk
         with pytest.raises(ReadOnlyError):
@@ -188,19 +197,43 @@ async def test_three_strikes_one_grouped_mail_then_recovery(
                 batch = await service.run_cycle()
                 assert batch.notifications == (1 if n == 2 else 0)
             messages = await smtp.inbox.wait_for(1)
-            body = messages[0].message.get_body(("plain",)).get_content()
-            assert "crest-0004" in messages[0].message["Subject"] or "CREST-0004" in body
-            assert body.count("Entrance") >= 3 or body.count("camera") >= 1
+            server = fleet.server("crest-0004")
+            failed = [server.cameras[c].name for c in (0, 2, 3)]
+            config = service.config
+            target = next(s for s in config.servers if s.id == "crest-0004")
+            customer, installer = Directory(config).owners(target)
+            words = templates(installer.language)
+            names = {
+                "tag": "NLS",
+                "customer_name": customer.name,
+                "server_name": "CREST-0004",
+                "count": "3",
+            }
+            alert = messages[0].message
+            body = alert.get_body(("plain",)).get_content()
+            assert alert["Subject"] == Template(words["subject"]["alert_many"]).substitute(names)
+            # One mail, one item per failed camera, and nothing about the healthy one.
+            label = words["checks"]["camera"] + words["units"]["label_separator"]
+            for name in failed:
+                assert body.count(f"* {label}{name}") == 1, (name, body)
+            assert server.cameras[1].name not in body
             assert len(smtp.inbox.messages) == 1
             fleet.heal("crest-0004")
             clock.advance()
             batch = await service.run_cycle()
             assert batch.notifications == 1
-            await smtp.inbox.wait_for(2)
-            assert "recover" in smtp.inbox.messages[1].message["Subject"].lower() or (
-                smtp.inbox.messages[1].message["Subject"]
-                != smtp.inbox.messages[0].message["Subject"]
+            recovered = (await smtp.inbox.wait_for(2))[1].message
+            assert recovered["Subject"] == Template(words["subject"]["recovery_many"]).substitute(
+                names
             )
+            # The console can read both mails back, bodies included, as they were sent.
+            view = service.view()
+            sent = {m.kind: m for m in await view.outbox()}
+            mail = await view.mail(sent["alert"].key)
+            assert mail.row.status == "sent" and mail.body_text.replace("\r\n", "\n") in (
+                body.replace("\r\n", "\n")
+            )
+            assert all(name in mail.body_html for name in failed)
         finally:
             await service.stop()
         with Store(service.config.database_path, read_only=True) as store:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncssh
@@ -57,11 +57,18 @@ async def probe(fleet: Fleet, server_id: str, window_s: float = 5.0) -> HostResu
     return await probe_host(target_for(fleet, server_id), server.platform, window_s)  # type: ignore[arg-type]
 
 
+async def test_the_simulator_answers_without_sleeping_the_window(fleet: Fleet) -> None:
+    """A ten-minute sampling window answered at once: the simulator advances its counters as if
+    the window had passed (a hang guard, not a timing target; see bench/ for figures)."""
+    async with asyncio.timeout(300):
+        result = await probe(fleet, "crest-0001", window_s=600.0)
+    assert result.ok, result.error
+    assert result.metrics is not None and result.metrics.window_s == pytest.approx(600.0)
+
+
 @pytest.mark.parametrize("server_id", ["crest-0001", "crest-0004"])
 async def test_steady_host(fleet: Fleet, server_id: str) -> None:
-    started = time.perf_counter()
     result = await probe(fleet, server_id)
-    assert time.perf_counter() - started < 3.0, "the simulator must not sleep the window"
     assert result.ok, result.error
     m = result.metrics
     assert m is not None and m.samples == 3 and m.window_s == pytest.approx(5.0)

@@ -23,6 +23,7 @@ from console.cli.simulate import fault, heal, simulate
 from console.cli.sla import sla_group
 from console.cli.sql import sql_command
 from console.cli.sshgate import ssh_session
+from console.cli.stats import stats
 
 main.add_command(config_group)
 main.add_command(check)
@@ -36,5 +37,6 @@ main.add_command(demo)
 main.add_command(sla_group)
 main.add_command(incident_group)
 main.add_command(ssh_session)
+main.add_command(stats)
 
 __all__ = ["main"]

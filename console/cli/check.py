@@ -10,7 +10,7 @@ import click
 
 from console.cli import output
 from console.cli.main import Context
-from console.errors import EXIT_FAILED
+from console.errors import EXIT_FAILED, MonitorFault
 from console.fleetview import CheckResult
 from console.monitor.sample import Sample
 from console.status import WORD
@@ -38,7 +38,9 @@ def check(ctx: click.Context, servers: Sequence[str], as_json: bool, show_all: b
     list`) until `nls --daemon` or the console sends it.
 
     Exit status: 0 when every check passed, 1 when at least one failed, 2 for a configuration
-    problem or an unknown server, 3 when the database is held by another process.
+    problem or an unknown server, 3 when the database is held by another process, 4 when the
+    monitor itself failed (no free file descriptor or port, overload, a failing database): the
+    samples it could not take are unknown, which says nothing about the servers.
     """
     obj: Context = ctx.obj
     ids = list(servers) or None
@@ -56,6 +58,8 @@ def check(ctx: click.Context, servers: Sequence[str], as_json: bool, show_all: b
         )
     else:
         output.table(SUMMARY_COLUMNS, summary(result))
+    if result.health:
+        raise MonitorFault(result.health)
     if any(s.state == "fail" for s in result.samples):
         ctx.exit(EXIT_FAILED)
 

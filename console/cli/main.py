@@ -202,7 +202,8 @@ def main(
     --config and --socket may also follow the command (nls check --config nls.toml).
 
     Exit status: 0 ok, 1 a check failed or a runtime error, 2 bad input or configuration, 3 the
-    database is held by another process, 130 interrupted (Ctrl-C).
+    database is held by another process, 4 the monitor itself failed (nls check), 130
+    interrupted (Ctrl-C).
     """
     ctx.obj = obj = Context(config_path, socket_path)
     if ctx.invoked_subcommand is not None:

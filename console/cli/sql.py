@@ -15,7 +15,8 @@ from console.sqlresult import result_cut
 @click.pass_obj
 def sql_command(obj: Context, query: str, fmt: output.Format) -> None:
     """Run read-only SQL on the store (tables: samples, current_state, state_changes, servers,
-    customers, installers, cameras, cycles, alert_state, outbox, maintenance, findings).
+    customers, installers, cameras, cycles, alert_state, outbox, maintenance, findings,
+    rollup_hour, rollup_day).
 
     One statement; writes and file access are refused, and SQL DuckDB cannot run exits 2 like
     any other bad input. A statement that runs past the [sql] timeout is stopped; a result past

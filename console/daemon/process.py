@@ -96,10 +96,16 @@ class Daemon:
                 servers=len(self.config.servers),
                 interval_s=self.config.monitor.interval,
                 smtp="on" if self.config.smtp else "off",
+                files=self.service.engine.budget.planned,
+                nofile=self.service.engine.budget.limit,
             )
             for warning in config_warnings(self.config, self.service.engine.targets):
                 event(log, "config_warning", logging.WARNING, detail=warning)
-            await self._stop.wait()
+            stop = asyncio.create_task(self._stop.wait())
+            fatal = asyncio.create_task(self.service.fatal.wait())
+            await asyncio.wait({stop, fatal}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            fatal.cancel()
             event(log, "stopping", clients=self.api.clients)
         finally:
             if self.api is not None:  # clients first: their running statements are interrupted
@@ -107,6 +113,11 @@ class Daemon:
             self.service.store.interrupt_all()
             await self.service.stop()
             self._restore_signals(loop)
+        if self.service.failed is not None:
+            # One clear line, and a non-zero status so that systemd restarts the daemon: it
+            # never stays up storing nothing.
+            event(log, "stopped", level=logging.ERROR, status=1, error=str(self.service.failed))
+            return 1
         event(log, "stopped")
         return 0
 
@@ -124,8 +135,10 @@ class Daemon:
             servers=len({s.server for s in samples}),
             samples=len(samples),
             failing=sum(1 for s in samples if s.state == "fail"),
+            unknown=sum(1 for s in samples if s.state == "unknown"),
             mails=batch.notifications,
             incidents=len(batch.incident_servers),
+            lag_s=round(batch.lag_s, 1) if batch.lag_s is not None else "",
             ms=round((batch.finished - batch.started).total_seconds() * 1000),
             store_ms=round(batch.timings.get("total", 0.0) * 1000),
         )

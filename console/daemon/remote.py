@@ -189,6 +189,7 @@ class RemoteSource:
     incident_show = remote_call(FleetSource.incident_show)
     incidents = remote_call(FleetSource.incidents)
     incident_stats = remote_call(FleetSource.incident_stats)
+    mail = remote_call(FleetSource.mail)
 
     async def close(self) -> None:
         """Detach; the daemon carries on as if nothing happened."""

@@ -93,6 +93,7 @@ Word = Annotated[str, msgspec.Meta(max_length=64)]  # a priority, an incident ty
 Title = Annotated[str, msgspec.Meta(max_length=1_000)]
 Text = Annotated[str, msgspec.Meta(max_length=100_000)]
 Month = Annotated[str, msgspec.Meta(max_length=32)]  # "YYYY-MM"; the desk names a bad one
+MailKey = Annotated[str, msgspec.Meta(max_length=256)]
 
 BOUNDS: dict[str, Any] = {
     "server_id": ServerId,
@@ -115,6 +116,7 @@ BOUNDS: dict[str, Any] = {
     "now": Since | None,
     "where": IncidentQuery | None,
     "month": Month,
+    "key": MailKey,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine
 sees it. The protocol's annotations say what an argument is; these say how big it may be (an

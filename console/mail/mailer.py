@@ -50,6 +50,8 @@ class SmtpSettings(BaseModel):
     password_file: Path | None = None
     sender: str = "Next Level Service <no-reply@visuatech.be>"
     ops_address: str | None = None
+    ops_emails: list[str] = Field(default_factory=list)
+    """Who receives the monitor's self-health alarms (default: ops_address)."""
     support: str = "support@visuatech.be"
     timeout: float = Field(30.0, gt=0, le=600)
     ca_file: Path | None = None
@@ -66,6 +68,9 @@ class SmtpSettings(BaseModel):
             raise ValueError(f"sender {self.sender!r} is not an e-mail address")
         if self.ops_address is not None and "@" not in parseaddr(self.ops_address)[1]:
             raise ValueError(f"ops_address {self.ops_address!r} is not an e-mail address")
+        for address in self.ops_emails:
+            if "@" not in parseaddr(address)[1]:
+                raise ValueError(f"ops_emails: {address!r} is not an e-mail address")
         return self
 
     @property

@@ -22,6 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from console.monitor.alerting import Alert, Event, Recovery, StillFailing
+from console.monitor.sample import Reason
 from console.units import format_rate
 
 Kind = Literal["alert", "recovery"]
@@ -166,17 +167,51 @@ def format_time(ts: datetime, tz: ZoneInfo) -> tuple[str, str]:
     return local.strftime("%Y-%m-%d %H:%M %Z"), f"{day}{utc:%H:%M} UTC"
 
 
-def format_value(check: str, value: float | None, detail: str) -> str:
-    """The current reading: value with a unit where the check has one, then the detail."""
-    shown = ""
-    if value is not None:
-        if check == "cpu":
-            shown = f"{value:.0f} %"
-        elif check == "disk_activity":
-            shown = format_rate(value)
+def describe(lang: Mapping, check: str, reason: Reason | None, value: float | None) -> str:
+    """What an item reads now, in the mail's language: its Reason rendered from [details];
+    without one (or with a code this language lacks), only the value with its unit. The
+    English `detail` of a sample never reaches an installer."""
+    if reason is None or reason.code not in lang["details"]:
+        if value is None or check not in ("cpu", "disk_activity"):
+            return "-"
+        return _number(lang, value, "rate" if check == "disk_activity" else "value") + (
+            " %" if check == "cpu" else ""
+        )
+    values: dict[str, str] = {}
+    for name, arg in reason.args:
+        if isinstance(arg, tuple):
+            continue
+        if isinstance(arg, float | int):
+            values[name] = _number(lang, float(arg), name)
+        elif name in CODE_TABLES:
+            table = lang[CODE_TABLES[name]]
+            values[name] = table.get(arg) or (f'"{arg}"' if name == "stream" else table["unknown"])
         else:
-            shown = f"{value:g}"
-    return " - ".join(p for p in (shown, detail.strip()) if p) or "-"
+            values[name] = arg
+    lists = [
+        Template(lang["details"][f"{reason.code}_{name}"]).safe_substitute(names=", ".join(arg))
+        for name, arg in reason.args
+        if isinstance(arg, tuple) and arg and f"{reason.code}_{name}" in lang["details"]
+    ]
+    values["findings"] = "; ".join(lists)
+    return Template(lang["details"][reason.code]).safe_substitute(values)
+
+
+CODE_TABLES = {"error": "errors", "hint": "hints", "why": "why", "stream": "stream_states"}
+"""Reason arguments that are codes: each language names them in its own table."""
+
+
+def _number(lang: Mapping, value: float, name: str) -> str:
+    point = lang["units"]["decimal"]
+    if name == "rate":
+        text = format_rate(value)
+    elif name == "pct":
+        text = f"{value:.1f}"
+    elif name == "threshold":
+        text = f"{value:g}"
+    else:
+        text = f"{value:.0f}"
+    return text.replace(".", point)
 
 
 def format_duration(delta: timedelta, units: Mapping[str, str]) -> str:
@@ -201,7 +236,7 @@ def _item_vars(lang: Mapping, e: Event, tz: ZoneInfo) -> dict[str, str]:
         "since_local": since_local,
         "since_utc": since_utc,
         "checks": str(e.failures),
-        "value": format_value(e.check, e.value, e.detail),
+        "value": describe(lang, e.check, e.reason, e.value),
         "at_local": at_local,
         "at_utc": at_utc,
         "late": lang["text"]["late_note"] if isinstance(e, Alert) and e.late else "",
@@ -228,7 +263,7 @@ def _still_failing(
             "since_local": since_local,
             "since_utc": since_utc,
             "checks": str(s.failures),
-            "value": s.detail or "-",
+            "value": describe(lang, s.check, s.reason, None),
         }
         lines.append(
             Template(parts["still_failing_item"]).substitute(

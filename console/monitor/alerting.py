@@ -22,7 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from console.monitor.maintenance import MaintenanceWindow
-from console.monitor.sample import Key, Sample
+from console.monitor.sample import Key, Reason, Sample
 
 AlertStatus = Literal["ok", "pending", "alerting"]
 Suppression = Literal["quiet", "maintenance", "server_down"]
@@ -101,6 +101,7 @@ class Alert:
     detail: str
     late: bool = False
     kind: Literal["alert"] = "alert"
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class StillFailing:
     failures: int
     first_failed: datetime | None
     detail: str
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,7 @@ class Recovery:
     detail: str
     still_failing: tuple[StillFailing, ...] = ()
     kind: Literal["recovery"] = "recovery"
+    reason: Reason | None = None
 
 
 Event = Alert | Recovery
@@ -264,6 +267,7 @@ class _Evaluator:
                     failures=old.failures,
                     value=sample.value,
                     detail=sample.detail,
+                    reason=sample.reason,
                 )
         elif (
             new.status == "alerting"
@@ -286,6 +290,7 @@ class _Evaluator:
                     value=sample.value,
                     detail=sample.detail,
                     late=old.status == "alerting",
+                    reason=sample.reason,
                 )
             )
             new = replace(new, alerted_at=sample.ts)
@@ -332,6 +337,7 @@ class _Evaluator:
                     failures=state.failures,
                     first_failed=state.first_failed,
                     detail=sample.detail if sample else "",
+                    reason=sample.reason if sample else None,
                 )
             )
             if state.status == "alerting" and state.alerted_at is None:

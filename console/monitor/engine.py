@@ -11,21 +11,24 @@ import asyncio
 import functools
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
+import duckdb
 
 from console.clock import Clock, utcnow
 from console.config import Config, Overrides, Server, SshSettings
+from console.monitor.budget import FileBudget, plan_files
 from console.monitor.checks import Limits, ServerProbe, evaluate
+from console.monitor.health import Health, LoopWatch
 from console.monitor.sample import Sample
 from console.monitor.webchecks import WebProber
-from console.store.database import Store, api_url
-from console.store.worker import StoreWorker
-from probes.eocortex import probe_eocortex
+from console.store.database import Store, StoreError, api_url
+from console.store.worker import StoreFatal, StoreWorker
+from probes.eocortex import probe_eocortex, shutdown_parser_pool
 from probes.rdp import RdpResult, probe_rdp
 from probes.ssh import HostResult, SshPool, SshTarget, probe_host
 
@@ -45,6 +48,8 @@ class Batch:
     notifications: int = 0
     incident_servers: tuple[str, ...] = ()
     """Servers whose incidents monitoring opened or added to in this batch."""
+    lag_s: float | None = None
+    """How late the batch's last probe started after the time it was due (its slot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,15 @@ class Probed:
     started: datetime
     samples: tuple[Sample, ...]
     cameras: tuple[tuple[str, str, str], ...]
+    lag_s: float | None = None
+
+
+UNSTORED_CAP = 500_000
+"""Unknown samples kept for a store that failed, written once it works again; beyond this many
+the oldest are dropped (their time is a gap in the cycles table, unknown all the same)."""
+OVERLOAD_SHARE = 0.25
+"""A timeout is the monitor's own when its event loop stalled for at least this share of the
+timeout during the probe: the answer may have been there, unread."""
 
 
 class Decider(Protocol):
@@ -85,19 +99,26 @@ class Engine:
         store: StoreWorker,
         *,
         clock: Clock = utcnow,
+        nofile: int | None = None,
     ) -> None:
+        """`nofile`: the open-file limit to plan for (default: this process's soft limit)."""
         self.config = config
         self.store = store
         self.clock = clock
+        # Counted from the configuration alone: the secrets are read on first use.
+        keep = sum(1 for s in config.servers if _keeps_ssh_open(config, s))
+        self.budget: FileBudget = plan_files(config, keep, nofile)
         self.listeners: list[BatchListener] = []
+        self.health = Health(clock, clear_after=max(config.monitor.interval, 60.0))
+        self.watch = LoopWatch()
         self._known: dict[str, list[tuple[str, str]]] = {}
-        self._clients: dict[str, httpx.AsyncClient] = {}
         self._tls = ssl.create_default_context()
         self._semaphore = asyncio.Semaphore(config.monitor.concurrency)
         self._cycle_lock = asyncio.Lock()
         self._next_cycle = 0
-        self._ssh_pool = SshPool(keepalive_interval=60.0)
+        self._ssh_pool = SshPool(keepalive_interval=60.0, max_open=keep)
         self._pins: dict[str, str] = {}
+        self._unstored: list[Sample] = []
         # issue 12: web service checks probe beside the servers when their ids are asked for
         self.web = WebProber(config.web_checks, clock=clock)
 
@@ -108,15 +129,16 @@ class Engine:
         return resolve_targets(self.config)
 
     async def start(self) -> None:
+        self.watch.start()
         await self.store.call(Store.sync_inventory, self.config)
         self._known = await self.store.call(Store.known_cameras)
         self._next_cycle = await self.store.call(Store.next_cycle_id)
         self._pins = await self.store.call(Store.host_keys)
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        await asyncio.gather(*(c.aclose() for c in clients))
+        await self.watch.stop()
         await self._ssh_pool.close()
+        shutdown_parser_pool()
         await self.web.close()
 
     async def __aenter__(self) -> Engine:
@@ -127,16 +149,26 @@ class Engine:
         await self.close()
 
     async def run_cycle(
-        self, server_ids: Iterable[str] | None = None, alerts: Decider | None = None
+        self,
+        server_ids: Iterable[str] | None = None,
+        alerts: Decider | None = None,
+        *,
+        due: datetime | None = None,
     ) -> Batch:
-        """Probe the given servers (all when None) and store their samples as one batch."""
-        return await self.record(await self.probe(server_ids), alerts)
+        """Probe the given servers (all when None) and store their samples as one batch.
+        `due`: when the batch was scheduled, to measure how late its probes started."""
+        return await self.record(await self.probe(server_ids, due=due), alerts)
 
-    async def probe(self, server_ids: Iterable[str] | None = None) -> Probed:
+    async def probe(
+        self, server_ids: Iterable[str] | None = None, *, due: datetime | None = None
+    ) -> Probed:
         """Probe servers concurrently and evaluate their checks; nothing is stored yet.
 
-        Web check ids may be given beside server ids (None means every server, no web check)."""
-        ids = list(self.targets) if server_ids is None else list(server_ids)
+        A probe that failed because of the monitor itself (no free file descriptor or port, a
+        stalled event loop) gives `unknown` samples and raises the self-health alarm. Web check
+        ids may be given beside server ids (None means every server, no web check).
+        """
+        ids = list(dict.fromkeys(self.targets if server_ids is None else server_ids))
         web_ids = [i for i in ids if i in self.web.checks and i not in self.targets]
         ids = [i for i in ids if i not in web_ids]
         unknown = [i for i in ids if i not in self.targets]
@@ -149,7 +181,11 @@ class Engine:
         )
         samples: list[Sample] = list(web_samples)
         cameras: list[tuple[str, str, str]] = []
+        faults: dict[str, list[str]] = {}
         for probe in probes:
+            fault = _own_fault(probe)
+            if fault is not None:
+                faults.setdefault(fault[0], []).append(fault[1])
             target = self.targets[probe.server]
             samples.extend(evaluate(probe, self._known.get(probe.server, ()), target.limits))
             if probe.eocortex.ok:
@@ -159,7 +195,12 @@ class Engine:
                     (probe.server, c, name) for c, name in seen if (c, name) not in before
                 )
                 self._known[probe.server] = seen
-        return Probed(started, tuple(samples), tuple(cameras))
+        for kind, details in faults.items():
+            self.health.fault(kind, details[0], len(details))
+        lag = None
+        if due is not None and probes:
+            lag = max(0.0, (max(p.ts for p in probes) - due).total_seconds())
+        return Probed(started, tuple(samples), tuple(cameras), lag)
 
     async def record(self, probed: Probed, alerts: Decider | None = None) -> Batch:
         """Store a probed batch, with its alert states and mails when `alerts` decides them.
@@ -167,23 +208,34 @@ class Engine:
         Batches are numbered and stored one at a time, and alerting sees them in that order.
         """
         async with self._cycle_lock:
-            cycle = self._next_cycle
-            self._next_cycle += 1
-            outcome = alerts.process(cycle, probed.samples) if alerts else None
-            finished = self.clock()
-            timings = await self.store.call(
-                Store.write_cycle,
-                cycle,
-                probed.started,
-                finished,
-                probed.samples,
-                probed.cameras,
-                outcome.result.states if outcome else (),
-                outcome.notifications if outcome else (),
-                getattr(outcome, "incidents", ()) if outcome else (),
-            )
+            outcome = None
+            try:
+                await self._write_unstored()
+                cycle = self._next_cycle
+                self._next_cycle += 1
+                outcome = alerts.process(cycle, probed.samples) if alerts else None
+                finished = self.clock()
+                timings = await self.store.call(
+                    Store.write_cycle,
+                    cycle,
+                    probed.started,
+                    finished,
+                    probed.samples,
+                    probed.cameras,
+                    outcome.result.states if outcome else (),
+                    outcome.notifications if outcome else (),
+                    getattr(outcome, "incidents", ()) if outcome else (),
+                )
+            except (StoreError, OSError, duckdb.Error) as exc:
+                # Not committed, so alerting never adopts the outcome: the batch counts for
+                # nothing, and its samples are stored as unknown once the store works again.
+                self._keep_unstored(probed.samples, exc)
+                if not isinstance(exc, StoreFatal):
+                    self.health.fault("store", _first_line(exc), len(probed.samples))
+                raise
             if alerts and outcome:
                 alerts.commit(outcome)
+            self.health.settle()
             batch = Batch(
                 cycle,
                 probed.started,
@@ -191,47 +243,83 @@ class Engine:
                 probed.samples,
                 timings,
                 len(outcome.notifications) if outcome else 0,
-                tuple(a.server for a in getattr(outcome, "incidents", ())) if outcome else (),
+                incident_servers=tuple(a.server for a in getattr(outcome, "incidents", ()))
+                if outcome
+                else (),
+                lag_s=probed.lag_s,
             )
         for listener in self.listeners:
-            result = listener(batch)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = listener(batch)
+                if asyncio.iscoroutine(result):
+                    await result
+            except (OSError, StoreError) as exc:
+                # The batch is stored; a view that could not refresh catches up with the next.
+                # (With no free file descriptor this happens every batch: one line, no trace.)
+                log.error(
+                    "after a stored batch: %s",
+                    _first_line(exc),
+                    extra={"event": "listener_failed", "cycle": batch.cycle},
+                )
         return batch
 
-    def _client(self, server_id: str) -> httpx.AsyncClient:
-        """One small client per server: httpcore's pool scans every connection it holds for each
-        request, so a single pool over 1,000 hosts made a cycle quadratic (measured: 20 s CPU)."""
-        client = self._clients.get(server_id)
-        if client is None:
-            client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=4, keepalive_expiry=60.0),
-                trust_env=False,
-                follow_redirects=False,
-                verify=self._tls,
+    def _keep_unstored(self, samples: Sequence[Sample], exc: BaseException) -> None:
+        why = f"not stored: the monitor's database failed ({_first_line(exc)[:120]})"
+        self._unstored.extend(
+            Sample(s.ts, s.server, s.check, s.subject, "unknown", None, why, s.label)
+            for s in samples
+        )
+        if len(self._unstored) > UNSTORED_CAP:
+            dropped = len(self._unstored) - UNSTORED_CAP
+            del self._unstored[:dropped]
+            log.warning("dropped %d unknown samples kept for the failing store", dropped)
+
+    def unstored(self, server_ids: Iterable[str]) -> tuple[Sample, ...]:
+        """The newest unknown sample per key of these servers still waiting for the store."""
+        wanted = set(server_ids)
+        return tuple(_latest_per_key([s for s in self._unstored if s.server in wanted]))
+
+    async def _write_unstored(self) -> None:
+        """Store, as their own batch, the unknown samples of batches the store failed to take."""
+        if not self._unstored:
+            return
+        samples, self._unstored = self._unstored, []
+        cycle = self._next_cycle
+        self._next_cycle += 1
+        try:
+            await self.store.call(
+                Store.write_cycle, cycle, samples[0].ts, self.clock(), _latest_per_key(samples)
             )
-            self._clients[server_id] = client
-        return client
+        except BaseException:
+            self._unstored = samples + self._unstored
+            raise
+        log.info("stored %d samples as unknown for batches the store had failed", len(samples))
 
     async def _probe(self, target: ServerTarget) -> ServerProbe:
         """The Eocortex API, SSH metrics and the RDP handshake of one server, side by side."""
         monitor = self.config.monitor
         async with self._semaphore:
             ts = self.clock()
+            t0 = time.monotonic()
             eoc, host, rdp = await asyncio.gather(
                 probe_eocortex(
-                    self._client(target.config.id),
+                    None,
                     target.api_url,
                     target.login,
                     target.password,
                     request_timeout=monitor.request_timeout,
                     server_timeout=monitor.server_timeout,
                     responsetype=self.config.eocortex.responsetype,
+                    tls=self._tls,
                 ),
                 self._probe_ssh(target),
                 self._probe_rdp(target),
             )
-        return ServerProbe(server=target.config.id, ts=ts, eocortex=eoc, host=host, rdp=rdp)
+        probe = ServerProbe(server=target.config.id, ts=ts, eocortex=eoc, host=host, rdp=rdp)
+        stall = self.watch.stalled(t0)
+        if stall >= OVERLOAD_SHARE * monitor.request_timeout:
+            _blame_overload(probe, stall)
+        return probe
 
     async def _probe_rdp(self, target: ServerTarget) -> RdpResult | None:
         if target.rdp_port is None:
@@ -265,6 +353,54 @@ class Engine:
                 Store.add_finding, self.clock(), server, "host_key", result.finding
             )
         return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _latest_per_key(samples: Sequence[Sample]) -> list[Sample]:
+    """One sample per (server, check, subject), the newest: a batch folds one state per key."""
+    latest: dict[tuple[str, str, str], Sample] = {}
+    for s in samples:
+        old = latest.get(s.key)
+        if old is None or s.ts >= old.ts:
+            latest[s.key] = s
+    return list(latest.values())
+
+
+def _blame_overload(probe: ServerProbe, stall: float) -> None:
+    """Timeouts seen while this process's event loop stood still are the monitor's own: the
+    server may well have answered in time. They become `local` failures (samples unknown)."""
+    why = f"the monitor's event loop stalled {stall:.1f} s during the probe (overload)"
+    eoc = probe.eocortex
+    if not eoc.ok and eoc.error_kind == "timeout":
+        eoc.error_kind, eoc.error = "local", why
+    host = probe.host
+    if isinstance(host, HostResult) and host.error_kind == "timeout":
+        probe.host = replace(host, error_kind="local", error=why)
+    rdp = probe.rdp
+    if isinstance(rdp, RdpResult) and rdp.state in ("timeout", "hung"):
+        probe.rdp = replace(rdp, state="local", detail=why)
+
+
+def _own_fault(probe: ServerProbe) -> tuple[str, str] | None:
+    """("overload" | "local", first error) when the monitor itself failed this probe."""
+    texts = []
+    eoc = probe.eocortex
+    if not eoc.ok and eoc.error_kind == "local":
+        texts.append(eoc.error or "")
+    host = probe.host
+    if isinstance(host, HostResult) and host.error_kind == "local":
+        texts.append(host.error or "")
+    rdp = probe.rdp
+    if isinstance(rdp, RdpResult) and rdp.state == "local":
+        texts.append(rdp.detail)
+    if not texts:
+        return None
+    kind = "overload" if any("overload" in t for t in texts) else "local"
+    return kind, texts[0]
 
 
 def resolve_targets(config: Config) -> dict[str, ServerTarget]:
@@ -307,6 +443,11 @@ def _target(
         ssh_settings=ssh_settings,
         rdp_port=rdp.port if rdp.enabled else None,
     )
+
+
+def _keeps_ssh_open(config: Config, server: Server) -> bool:
+    settings = ssh_settings_for(config, server)
+    return settings is not None and settings.keep_open
 
 
 def ssh_settings_for(config: Config, server: Server) -> SshSettings | None:

@@ -28,21 +28,26 @@ class RowBuilder:
         self._maintenance = maintenance
         self._confirmed = confirmed
         self._names: dict[str, tuple[str, str, str, str, str]] = {}
+        self._zones: dict[str, str] = {}
         for s in directory.servers.values():
             c, i = directory.owners(s)
             self._names[s.id] = (s.name or s.id, c.id, c.name, i.id, i.name)
+            self._zones[s.id] = directory.timezone(s)
 
     def build(
         self,
         server: str,
         figures: Mapping[str, Any] | None,
-        availability: float | None,
+        availability: tuple[float | None, float] | None,
         now: datetime,
     ) -> ServerRow:
+        """`availability`: (the 30-day figure, the seconds of known time it rests on)."""
         name, customer_id, customer_name, installer_id, installer_name = self._names[server]
         figures = figures or {}
         failing = tuple(
-            Failing(f["check"], f["subject"], int(f["consecutive"]), f["detail"])
+            Failing(
+                f["check"], f["subject"], int(f["consecutive"]), f["detail"], f.get("alerted_at")
+            )
             for f in figures.get("failing") or ()
         )
         quiet = self._quiet_until(server)
@@ -64,9 +69,11 @@ class RowBuilder:
             disk_write_bps=figures.get("disk"),
             last_check=figures.get("last_check"),
             failing=failing,
-            availability_30d=availability,
+            availability_30d=availability[0] if availability else None,
+            availability_known_s=availability[1] if availability else None,
             quiet_until=quiet,
             note=f"maintenance: {window.reason}" if window else "",
+            timezone=self._zones[server],
         )
 
 

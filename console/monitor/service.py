@@ -5,7 +5,11 @@ only ever see it through `view()`, a FleetSource, so attached and embedded conso
 
 Scheduling: every server has a stable phase inside the interval (a hash of its id), and one
 APScheduler interval job ticks once per slot, probing the servers whose phase falls in it. The
-period stays exact (no jitter drift) and the load is spread evenly over the interval.
+period stays exact (no jitter drift) and the load is spread evenly over the interval. Servers
+never probed are probed at once only when they fit in one batch (at most [monitor] concurrency
+servers: a server just added, a small new fleet); a large new fleet is probed in its slots
+like any other, never all at start. A slot whose probes start late (more than a slot after it
+was due) is logged with its lag, and the lag is shown in the console's header.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
+import duckdb
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -41,6 +48,7 @@ from console.fleetview import (
     CameraRow,
     CheckResult,
     FleetSnapshot,
+    MailMessage,
     MailRow,
     SampleRow,
     ServerDetail,
@@ -48,13 +56,16 @@ from console.fleetview import (
     SourceInfo,
 )
 from console.identity import Caller, this_process
+from console.mail.health import health_mail
+from console.mail.mailer import Mailer, MailError
 from console.monitor.engine import Batch, BatchListener, Engine
 from console.monitor.fleetrows import RowBuilder, counts
+from console.monitor.health import HealthStatus
 from console.monitor.maintenance import DuckMaintenanceStore, MaintenanceWindow
 from console.monitor.pipeline import AlertPipeline
-from console.store.database import Store, api_url
+from console.store.database import Store, api_url, store_options
 from console.store.sandbox import QueryLimits
-from console.store.worker import ClientRun, StoreWorker
+from console.store.worker import ClientRun, StoreFatal, StoreWorker
 
 if TYPE_CHECKING:
     from console.mail.outbox import OutboxWorker
@@ -93,10 +104,20 @@ class FleetService:
         self.deliver = deliver
         self.store = StoreWorker(
             config.database_path,
+            options=store_options(config),
             limits=QueryLimits.from_settings(config.sql),
             concurrent=config.sql.concurrent,
         )
         self.engine = Engine(config, self.store, clock=clock)
+        # Time zones are read from files on first use; with no free file descriptor (the very
+        # failure the self-health alarm reports) they could not be, so load them now and keep them.
+        zones = {"UTC", "Etc/UTC"} | {i.timezone for i in config.installers}
+        zones |= {c.timezone for c in config.customers if c.timezone}
+        self._zones = [ZoneInfo(zone) for zone in sorted(zones)]
+        self.failed: BaseException | None = None
+        """Set when the service cannot go on (the store is beyond repair): its owner must end
+        the process with a non-zero status rather than run on storing nothing."""
+        self.fatal = asyncio.Event()
         self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
@@ -120,6 +141,7 @@ class FleetService:
             self._buckets.setdefault(phase(server.id, self._slots), []).append(server.id)
         self._outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
+        self._health_mail: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._failures = 0
         self._failure: str | None = None
@@ -139,13 +161,24 @@ class FleetService:
         self.engine.listeners.append(self._on_batch)
         if self.config.smtp is not None and self.deliver:
             await self._start_outbox()
+        self.engine.health.listeners.append(self._health_changed)
         if self.schedule:
+            await self.retention()
             self._start_scheduler()
             await self.desk_tick()
             never = [server for server, row in self.rows.items() if row.last_check is None]
-            if never:
+            capacity = max(
+                -(-len(self.config.servers) // self._slots), self.config.monitor.concurrency
+            )
+            if never and len(never) <= capacity:
                 self._running[-1] = asyncio.create_task(self._run_slot(never))
                 self._running[-1].add_done_callback(lambda _t: self._running.pop(-1, None))
+            elif never:
+                log.info(
+                    "%d servers never probed: each is probed in its own slot over the first "
+                    "interval, not all at once",
+                    len(never),
+                )
 
     async def stop(self) -> None:
         """Stop scheduling, let in-flight batches finish, then close everything."""
@@ -157,6 +190,8 @@ class FleetService:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
         if self._outbox_task is not None:
             await self._outbox_task
+        if self._health_mail is not None:
+            self._health_mail.cancel()
         for queue in list(self._subscribers):
             _close(queue)
         await self.engine.close()
@@ -171,9 +206,46 @@ class FleetService:
 
     # -- cycles -----------------------------------------------------------------------------
 
-    async def run_cycle(self, server_ids: Iterable[str] | None = None) -> Batch:
+    async def run_cycle(
+        self, server_ids: Iterable[str] | None = None, *, due: datetime | None = None
+    ) -> Batch:
         """Probe, decide alerts, store: one batch. The scheduler calls this per slot."""
-        return await self.engine.run_cycle(server_ids, self.alerts)
+        try:
+            batch = await self.engine.run_cycle(server_ids, self.alerts, due=due)
+        except StoreFatal as exc:
+            self._fail(exc)
+            raise
+        if due is not None and batch.lag_s is not None:
+            self.engine.health.slot_lag(
+                batch.lag_s, self._slot_seconds, len({s.server for s in batch.samples})
+            )
+        return batch
+
+    async def retention(self) -> list[Any]:
+        """Move raw samples older than [database] keep_raw_months to the Parquet archive."""
+        try:
+            files = await self.store.call(
+                Store.apply_retention, self.clock(), self.config.database.keep_raw_months
+            )
+        except StoreFatal as exc:
+            self._fail(exc)
+            return []
+        except Exception as exc:
+            log.error("retention failed", extra={"event": "retention_failed", "error": str(exc)})
+            return []
+        for path in files:
+            log.info("archived raw samples", extra={"event": "archived", "file": str(path)})
+        return files
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.critical(str(exc), extra={"event": "fatal", "error": str(exc)})
+        self.fatal.set()
+
+    @property
+    def health(self) -> HealthStatus:
+        return self.engine.health.status
 
     async def wait_batch(self) -> Batch:
         """Resolves with the next stored batch, so tests and tools wait on events, not time."""
@@ -217,6 +289,13 @@ class FleetService:
             max_instances=1,
             coalesce=True,
         )
+        scheduler.add_job(
+            self.retention,
+            CronTrigger(hour=0, minute=30, timezone=UTC),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         self._scheduler = scheduler
         log.info(
@@ -230,22 +309,30 @@ class FleetService:
     async def _tick(self) -> None:
         """Start the slot that is due; never waits for it, so a slow slot delays no other."""
         epoch = datetime(2020, 1, 1, tzinfo=UTC)
-        slot = round((self.clock() - epoch).total_seconds() / self._slot_seconds) % self._slots
+        index = round((self.clock() - epoch).total_seconds() / self._slot_seconds)
+        due = epoch + timedelta(seconds=index * self._slot_seconds)
+        slot = index % self._slots
         servers = self._buckets.get(slot)
         if not servers or self._stop.is_set():
             return
         if slot in self._running:
-            log.warning("slot %d still running from the last interval; skipped", slot)
+            log.warning(
+                "slot still running from the last interval; skipped",
+                extra={"event": "slot_skipped", "slot": slot, "servers": len(servers)},
+            )
+            self.engine.health.slot_lag(self.config.monitor.interval, self._slot_seconds, 0)
             return
-        task = asyncio.create_task(self._run_slot(servers))
+        task = asyncio.create_task(self._run_slot(servers, due))
         self._running[slot] = task
         task.add_done_callback(lambda _t: self._running.pop(slot, None))
 
-    async def _run_slot(self, servers: Sequence[str]) -> None:
-        """One slot's batch (or, at start, every server never probed, so a new server or a new
-        database shows real states at once rather than after up to one interval)."""
+    async def _run_slot(self, servers: Sequence[str], due: datetime | None = None) -> None:
+        """One slot's batch (or, at start, the servers never probed when they fit in a slot, so
+        a new server shows real states at once rather than after up to one interval)."""
         try:
-            await self.run_cycle(servers)
+            await self.run_cycle(servers, due=due)
+        except StoreFatal:
+            pass  # logged once by _fail; the owner ends the process
         except Exception as exc:
             self._cycle_failed(exc, len(servers))
         else:
@@ -256,9 +343,8 @@ class FleetService:
     def _cycle_failed(self, exc: Exception, servers: int) -> None:
         """Log why batches fail once per cause, not once per batch: on a full disk the first
         line says "No space left on device" and the next ones would only bury it. The store
-        rolled the batch back; the next slot tries again, and a success logs the recovery."""
-        import duckdb
-
+        rolled the batch back and the engine keeps its samples as unknown, stored once the
+        store works again; the next slot tries again, and a success logs the recovery."""
         cause = " ".join(str(exc).split()) or type(exc).__name__
         self._failures += 1
         if cause == self._failure:
@@ -267,7 +353,7 @@ class FleetService:
         self._failure = cause
         known = isinstance(exc, duckdb.Error | OSError | StoreError)
         log.error(
-            "cycle_failed",
+            "batch not stored; its samples are kept as unknown" if known else "cycle_failed",
             exc_info=None if known else exc,
             extra={"event": "cycle_failed", "servers": servers, "error": cause},
         )
@@ -338,7 +424,6 @@ class FleetService:
     # -- outbox -----------------------------------------------------------------------------
 
     async def _start_outbox(self) -> None:
-        from console.mail.mailer import Mailer
         from console.mail.outbox import DuckOutboxStore, OutboxWorker
 
         assert self.config.smtp is not None
@@ -351,6 +436,43 @@ class FleetService:
             outbox, Mailer(self.config.smtp), now=self.clock, offload=on_store_thread
         )
         self._outbox_task = asyncio.create_task(self._outbox.run(self._stop))
+
+    # -- self-health --------------------------------------------------------------------------
+
+    def _health_changed(self, old: HealthStatus, new: HealthStatus) -> None:
+        """One mail to ops when the alarm is raised and one when it clears (never per batch)."""
+        smtp = self.config.smtp
+        if smtp is None or not self.deliver:  # a one-shot command reports it by its exit status
+            return
+        recipients = tuple(smtp.ops_emails or ([smtp.ops_address] if smtp.ops_address else ()))
+        if not recipients:
+            log.warning("self-health alarm: no ops_emails or ops_address to mail it to")
+            return
+        mail = health_mail(
+            new if new.alarm else old, raised=new.alarm, at=self.clock(), recipients=recipients
+        )
+        previous = self._health_mail
+        self._health_mail = asyncio.create_task(self._send_health(mail, previous))
+
+    async def _send_health(self, mail: Any, previous: asyncio.Task[None] | None) -> None:
+
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        assert self.config.smtp is not None
+        mailer = Mailer(self.config.smtp)
+        for attempt in range(10):
+            try:
+                await mailer.send(mail)
+                log.info(
+                    "self-health mail sent",
+                    extra={"event": "health_mail", "to": mail.recipients[0]},
+                )
+                return
+            except MailError as exc:
+                log.warning("self-health mail not sent: %s", exc)
+                if exc.permanent:
+                    return
+            await asyncio.sleep(min(300.0, 5.0 * 2**attempt))
 
     # -- views ------------------------------------------------------------------------------
 
@@ -403,11 +525,11 @@ def _close(queue: asyncio.Queue[Any]) -> None:
 
 def _figures(
     store: Store, servers: Sequence[str] | None, since: datetime, now: datetime
-) -> tuple[dict[str, dict[str, Any]], dict[str, float | None]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[float | None, float]]]:
     ids = list(servers) if servers is not None else None
     figures = {r["server"]: r for r in store.named("fleet_rows", [ids]).to_pylist()}
     availability = {
-        r["server"]: r["availability"]
+        r["server"]: (r["availability"], r["known_s"])
         for r in store.named("availability", [since, now, ids, ["server_online"]]).to_pylist()
     }
     return figures, availability
@@ -455,6 +577,9 @@ class FleetView:
             started=svc.started,
             user=self.caller.user,
             role=self.caller.role,
+            mail_enabled=svc.config.smtp is not None,
+            health=svc.health.line(),
+            lag_s=svc.health.lag_s,
         )
 
     async def snapshot(self) -> FleetSnapshot:
@@ -508,7 +633,10 @@ class FleetView:
         self._check(server_id)
         if since.tzinfo is None:
             raise BadRequest(f"since {since.isoformat()} has no time zone; give UTC")
-        table = await self.service.store.read(Store.named, "history", [server_id, check, since])
+        now = self.service.clock()
+        table = await self.service.store.read(
+            Store.named, "history", [server_id, check, since, now]
+        )
         return [(r["ts"], r["value"]) for r in table.to_pylist()]
 
     async def sql(self, query: str) -> Any:
@@ -543,9 +671,20 @@ class FleetView:
             if not isinstance(server, str):
                 raise BadRequest(f"server id {server!r} is not text")
             self._check(server)
-        batch = await self.service.run_cycle(ids)
-        rows = tuple(self.service.rows[s] for s in dict.fromkeys(ids))
-        return CheckResult(batch.samples, rows, batch.notifications)
+        svc = self.service
+        rows = tuple(svc.rows[s] for s in dict.fromkeys(ids))
+        try:
+            batch = await svc.run_cycle(ids)
+        except StoreFatal:
+            raise
+        except (StoreError, OSError, duckdb.Error):
+            # The monitor's own failure: the probes ran and their samples wait in the engine as
+            # unknown until the store takes them; the caller gets those, with the alarm.
+            if not svc.health.line():
+                raise
+            return CheckResult(svc.engine.unstored(ids), rows, 0, svc.health.line())
+        rows = tuple(svc.rows[s] for s in dict.fromkeys(ids))
+        return CheckResult(batch.samples, rows, batch.notifications, svc.health.line())
 
     async def scope_zone(self, scope_kind: ScopeKind, scope_id: str) -> str:
         self._require(scope_kind, scope_id)
@@ -638,6 +777,19 @@ class FleetView:
 
     async def incident_stats(self, month: str) -> list[IncidentStats]:
         return await self.service.desk.stats(self.installer, month)
+
+    async def mail(self, key: str) -> MailMessage:
+        """A mail of another installer is NotFound, exactly like a key that does not exist."""
+        if not isinstance(key, str) or not key:
+            raise BadRequest(f"mail key {key!r} is not a key; see the outbox for them")
+        rows = await self.service.store.read(Store.named, "outbox_mail", [key, self.installer])
+        found = rows.to_pylist()
+        if not found:
+            raise NotFound(f"no mail {key!r}; see the outbox for the keys")
+        r = found[0]
+        text, html = r.pop("body_text"), r.pop("body_html")
+        row = MailRow(**{**r, "recipients": tuple(r["recipients"] or ())})
+        return MailMessage(row, text, html)
 
     async def close(self) -> None:
         for queue in self._queues:

@@ -180,31 +180,35 @@ def _row(raw: dict[str, Any], known: Collection[str] | None, latest: datetime) -
 
 def store_samples(con: Any, samples: pa.Table) -> tuple[int, int]:
     """Append samples not stored yet and recompute the derived tables of the series touched,
-    all in one transaction; returns (added, series)."""
-    con = getattr(con, "con", con)
+    all in one transaction; returns (added, series).
+
+    `con` is a Store (the store's compact layout: the samples go through its write path, so
+    series, detail templates and rollups are written as for a probe batch) or, for the 001
+    layout of the availability prototypes, a DuckDB connection."""
+    from console.store.database import Store
+
+    if isinstance(con, Store):
+        return con.import_samples(samples)
     cur = con.cursor()
-    columns = {
+    tables = {
         r[0]
         for r in cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'samples'"
+            "SELECT table_name FROM information_schema.tables WHERE table_name IN "
+            "('samples', 'sample_rows')"
         ).fetchall()
     }
-    if "server" not in columns:
+    if "sample_rows" in tables:
         cur.close()
         raise SampleImportError(
-            [
-                "this store keeps samples by series id (compact layout); the history import "
-                "writes the 001 layout and must be ported with the store's write path"
-            ],
-            1,
+            ["this store keeps samples in the compact layout: import through the Store"], 1
         )
     cur.execute("BEGIN TRANSACTION")
     try:
         cur.register("imp_in", samples)
-        cur.execute(sql.query("import_samples"))
-        added = int(cur.execute("SELECT count(*) FROM imp_new").fetchone()[0])
-        series = int(cur.execute("SELECT count(*) FROM imp_keys").fetchone()[0])
+        cur.execute(sql.query("import_new"))
+        added, series = imported_counts(cur)
         if added:
+            cur.execute(sql.query("import_samples"))
             cur.execute(sql.query("import_refold"))
         cur.execute("DROP TABLE imp_new")
         cur.execute("DROP TABLE imp_keys")
@@ -215,6 +219,13 @@ def store_samples(con: Any, samples: pa.Table) -> tuple[int, int]:
     finally:
         cur.unregister("imp_in")
         cur.close()
+    return added, series
+
+
+def imported_counts(cur: Any) -> tuple[int, int]:
+    """(samples new, series touched) after import_new.sql."""
+    added = int(cur.execute("SELECT count(*) FROM imp_new").fetchone()[0])
+    series = int(cur.execute("SELECT count(*) FROM imp_keys").fetchone()[0])
     return added, series
 
 

@@ -7,10 +7,11 @@ probes owns the store, and everything else (consoles, `nls sql`) asks that proce
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedErr
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
+from console.store.compact import STATE_CODES, TemplateCache, render_sql, round_value
 from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
 
 __all__ = [
@@ -56,15 +58,20 @@ SAMPLE_SCHEMA = pa.schema(
 
 
 def connect(
-    path: Path, *, read_only: bool = False, allowed_directories: tuple[str, ...] = ()
+    path: Path,
+    *,
+    read_only: bool = False,
+    allowed_directories: tuple[str, ...] = (),
+    settings: dict[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the file locked down (see `console.store.sandbox.lock_down`): no file access beyond
-    `allowed_directories`, no extension downloads, configuration frozen."""
+    `allowed_directories`, no extension downloads, configuration frozen (so `settings`, e.g.
+    the checkpoint threshold, are given here, before the lock)."""
     try:
         con = duckdb.connect(
             str(path),
             read_only=read_only,
-            config={"autoinstall_known_extensions": False, "TimeZone": "UTC"},
+            config={"autoinstall_known_extensions": False, "TimeZone": "UTC", **(settings or {})},
         )
     except duckdb.IOException as exc:
         text = str(exc)
@@ -108,19 +115,39 @@ class Store:
     """
 
     def __init__(
-        self, path: Path, *, read_only: bool = False, allowed_directories: tuple[str, ...] = ()
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        settings: dict[str, Any] | None = None,
+        archive: Path | None = None,
+        allowed_directories: tuple[str, ...] = (),
     ) -> None:
         self.path = path
         self.read_only = read_only
+        self.archive = archive.resolve() if archive is not None else None
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise StoreError(f"{path}: no database yet; run `nls check` or start the console once")
-        self.con = connect(path, read_only=read_only, allowed_directories=allowed_directories)
+        # The archive is the one folder the engine reads and writes besides the database; no
+        # client statement may name it (console.store.sandbox, line 3).
+        if self.archive is not None:
+            allowed_directories = (*allowed_directories, str(self.archive))
+        self.con = connect(
+            path, read_only=read_only, allowed_directories=allowed_directories, settings=settings
+        )
+        self._series: dict[tuple[str, str, str], tuple[int, str]] = {}
+        self._details: dict[str, int] = {}
+        self._defaults: dict[tuple[str, int], int] = {}
+        self._templates = TemplateCache()
         if read_only:
             self._check_version()
         else:
             self.migrate()
+            self.finish_archive()
+            self.create_views()
+            self._load_dictionaries()
 
     def close(self) -> None:
         self.con.close()
@@ -129,6 +156,7 @@ class Store:
         """A read-only view on a cursor of this connection, for use on another thread."""
         clone = object.__new__(Store)
         clone.path = self.path
+        clone.archive = self.archive
         clone.read_only = True
         clone.con = self.con.cursor()
         return clone
@@ -153,17 +181,15 @@ class Store:
         return rows[0][0] if rows else None
 
     def migrate(self) -> int:
-        """Apply every migration not applied yet, in order, each in its own transaction;
-        returns the newest version. Numbers are handed out to parallel work, so a database
-        may already hold a higher one when a lower one arrives (004 after 005): it is applied
-        then, not skipped."""
+        """Apply every migration not applied yet, by number, each in its own transaction (one
+        added later with a lower number than the newest applied still runs); returns the new
+        version."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, name VARCHAR, applied TIMESTAMPTZ)"
         )
-        applied = {
-            row[0] for row in self.con.execute("SELECT version FROM schema_version").fetchall()
-        }
+        applied = {v for (v,) in self.con.execute("SELECT version FROM schema_version").fetchall()}
+        current = self.version()
         for version, name, text in sql.migrations():
             if version in applied:
                 continue
@@ -177,7 +203,121 @@ class Store:
             except Exception:
                 _rollback(self.con)
                 raise
-        return self.version()
+            current = max(current, version)
+        return current
+
+    # -- retention ------------------------------------------------------------------------
+
+    def apply_retention(self, now: datetime, keep_months: int) -> list[Path]:
+        """Move raw samples of months older than `keep_months` (before the current month's
+        start, counted back) to zstd Parquet files in the archive folder, one per month; the
+        `samples` view keeps reading them. Returns the files written."""
+        if self.archive is None:
+            return []
+        cutoff = _month_start(now, -keep_months)
+        months = [
+            m
+            for (m,) in self.con.execute(
+                "SELECT DISTINCT date_trunc('month', ts) FROM sample_rows WHERE ts < ? ORDER BY 1",
+                [cutoff],
+            ).fetchall()
+        ]
+        written = []
+        for month in months:
+            written.append(self._archive_month(month))
+        if written:
+            self.create_views()
+        return written
+
+    def _archive_month(self, month: datetime) -> Path:
+        assert self.archive is not None
+        self.archive.mkdir(parents=True, exist_ok=True)
+        end = _month_start(month, 1)
+        name = f"samples-{month:%Y-%m}"
+        target = self.archive / f"{name}.parquet"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.archive / f"{name}-{n}.parquet"
+        partial = target.with_suffix(".parquet.part")
+        where = "ts >= $start AND ts < $end"
+        bounds = {"start": month, "end": end}
+        self.con.execute(
+            f"COPY (SELECT * FROM sample_rows WHERE {where} ORDER BY ts, series) "
+            f"TO '{_quote(partial)}' (FORMAT parquet, COMPRESSION zstd)",
+            bounds,
+        )
+        # The file is whole before it gets its name, and the rows go only once it has it: a
+        # crash in between leaves the rows in both places, and finish_archive() keeps one.
+        os.replace(partial, target)
+        self.con.execute(f"DELETE FROM sample_rows WHERE {where}", bounds)
+        return target
+
+    def finish_archive(self) -> None:
+        """Drop rows still in the database for months whose archive file exists (a crash
+        between writing the file and deleting the rows)."""
+        for path in self.archive_files():
+            try:
+                month = datetime.strptime(path.stem[8:15], "%Y-%m").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            count = self.con.execute(
+                "SELECT count(*) FROM read_parquet(?) WHERE ts >= ? AND ts < ?",
+                [str(path), month, _month_start(month, 1)],
+            ).fetchone()
+            if count and count[0]:
+                self.con.execute(
+                    "DELETE FROM sample_rows WHERE ts >= ? AND ts < ? AND cycle IN "
+                    "(SELECT DISTINCT cycle FROM read_parquet(?))",
+                    [month, _month_start(month, 1), str(path)],
+                )
+        for stale in self.archive.glob("*.parquet.part") if self.archive else ():
+            stale.unlink(missing_ok=True)
+
+    def archive_files(self) -> list[Path]:
+        """Parquet files of archived months, oldest first."""
+        if self.archive is None or not self.archive.is_dir():
+            return []
+        return sorted(self.archive.glob("samples-*.parquet"))
+
+    def create_views(self) -> None:
+        """(Re)create the `samples` view over `sample_rows` and the archived months: the same
+        columns as the version-1 table, so every query on `samples` keeps working."""
+        files = self.archive_files()
+        source = "SELECT * FROM sample_rows"
+        if files:
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            source += f" UNION ALL SELECT * FROM read_parquet([{listed}])"
+        detail = render_sql("d.template", "r.value", "r.latency_ms", "s.label")
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE VIEW samples AS
+            SELECT r.ts, r.cycle, s.server, s.check_name, s.subject,
+                   CAST(CASE r.state WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' ELSE 'unknown' END
+                        AS sample_state) AS state,
+                   r.value, r.latency_ms, {detail} AS detail, r.series
+            FROM ({source}) AS r
+            JOIN series AS s ON s.id = r.series
+            LEFT JOIN detail_defaults AS dd
+                   ON dd.check_name = s.check_name AND dd.state = r.state
+            LEFT JOIN details AS d ON d.id = coalesce(r.detail, dd.detail)
+            """
+        )
+
+    def _load_dictionaries(self) -> None:
+        self._series = {
+            (server, check, subject): (sid, label)
+            for sid, server, check, subject, label in self.con.execute(
+                "SELECT id, server, check_name, subject, label FROM series"
+            ).fetchall()
+        }
+        self._details = dict(self.con.execute("SELECT template, id FROM details").fetchall())
+        self._defaults = {
+            (check, state): detail
+            for check, state, detail in self.con.execute(
+                "SELECT check_name, state, detail FROM detail_defaults"
+            ).fetchall()
+        }
 
     def _check_version(self) -> None:
         newest = max((v for v, _, _ in sql.migrations()), default=0)
@@ -288,7 +428,8 @@ class Store:
         Returns seconds spent per step, for benchmarks and the daemon's log.
         """
         t0 = time.perf_counter()
-        batch = samples_table(cycle, samples)
+        encoded = self._encode(cycle, samples)
+        batch = encoded.batch
         seen = pa.Table.from_pylist(
             [{"server": s, "camera": c, "name": n} for s, c, n in cameras],
             schema=pa.schema(
@@ -301,10 +442,22 @@ class Store:
             con.register("batch", batch)
             con.register("seen", seen)
             t1 = time.perf_counter()
-            con.execute("INSERT INTO samples SELECT * FROM batch")
+            encoded.insert_dictionaries(con)
+            # One check's values together (cameras' 1.0, then CPU percentages, ...): DuckDB's
+            # RLE and ALP then store a sample in about 3 bytes instead of 4 (bench_peers).
+            con.execute(
+                "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, latency_ms, "
+                "detail_id FROM batch ORDER BY check_name, series"
+            )
             t2 = time.perf_counter()
             con.execute(sql.query("fold_state_changes"))
             con.execute(sql.query("fold_current_state"))
+            if samples:
+                first = min(s.ts for s in samples)
+                hour = first.replace(minute=0, second=0, microsecond=0)
+                run_script(
+                    con, sql.query("fold_rollups"), {"hour": hour, "day": hour.replace(hour=0)}
+                )
             if seen.num_rows:
                 con.execute(
                     "INSERT INTO cameras SELECT server, camera, name, $1, NULL FROM seen "
@@ -327,13 +480,75 @@ class Store:
             )
             con.execute("COMMIT")
             t3 = time.perf_counter()
+            encoded.adopt(self)
         except Exception:
             _rollback(con)
             raise
         finally:
-            con.unregister("batch")
-            con.unregister("seen")
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("batch")
+                con.unregister("seen")
         return {"arrow": t1 - t0, "append": t2 - t1, "fold_commit": t3 - t2, "total": t3 - t0}
+
+    def _encode(self, cycle: int | Sequence[int], samples: Sequence[Sample]) -> _Encoded:
+        return _Encoded(self, cycle, samples)
+
+    def import_samples(self, incoming: pa.Table) -> tuple[int, int]:
+        """Append imported samples not stored yet (raw or archived) through the batch write
+        path (series, detail templates, rollups), then recompute the derived tables of the
+        series they touch from their whole history; one transaction. Returns (added, series).
+        `incoming`: console.reports.importer.IMPORT_SCHEMA, validated and deduplicated."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        encoded: _Encoded | None = None
+        try:
+            con.register("imp_in", incoming)
+            con.execute(sql.query("import_new"))
+            new = con.sql("SELECT * FROM imp_new ORDER BY ts").to_arrow_table()
+            series = int(self.scalar("SELECT count(*) FROM imp_keys"))
+            if new.num_rows:
+                rows = new.to_pylist()
+                encoded = self._encode(
+                    [r["cycle"] for r in rows],
+                    [
+                        Sample(
+                            ts=r["ts"],
+                            server=r["server"],
+                            check=r["check_name"],
+                            subject=r["subject"],
+                            state=r["state"],
+                            value=r["value"],
+                            detail=r["detail"] or "",
+                            latency_ms=r["latency_ms"],
+                        )
+                        for r in rows
+                    ],
+                )
+                encoded.insert_dictionaries(con)
+                con.register("batch", encoded.batch)
+                con.execute(
+                    "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, "
+                    "latency_ms, detail_id FROM batch ORDER BY ts, series"
+                )
+                first = new.column("ts")[0].as_py()
+                hour = first.replace(minute=0, second=0, microsecond=0)
+                run_script(
+                    con, sql.query("fold_rollups"), {"hour": hour, "day": hour.replace(hour=0)}
+                )
+                con.execute(sql.query("import_refold"))
+            con.execute("DROP TABLE imp_new")
+            con.execute("DROP TABLE imp_keys")
+            con.execute("COMMIT")
+        except Exception:
+            _rollback(con)
+            raise
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister("imp_in")
+                con.unregister("batch")
+        if encoded is not None:
+            encoded.adopt(self)
+        return new.num_rows, series
 
     def known_cameras(self) -> dict[str, list[tuple[str, str]]]:
         """Cameras seen before, per server, so an unreachable server's cameras become unknown."""
@@ -385,12 +600,147 @@ class Store:
         return relation.to_arrow_table()
 
 
+def run_script(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, Any]) -> None:
+    """Run a .sql file of several statements; each gets the named parameters it uses."""
+    for statement in (part.strip() for part in text.split(";\n")):
+        body = "\n".join(
+            line for line in statement.splitlines() if not line.lstrip().startswith("--")
+        ).strip()
+        if not body:
+            continue
+        used = {k: v for k, v in params.items() if f"${k}" in body}
+        con.execute(body, used or None)
+
+
 def check_read_only(text: str) -> None:
     """Refuse anything a client may not run, before it runs (ReadOnlyError says why)."""
     check_client_sql(text)
 
 
+SAMPLE_SCHEMA_STORED = pa.schema(
+    [
+        *SAMPLE_SCHEMA,
+        ("series", pa.int32()),
+        ("state_code", pa.uint8()),
+        ("detail_id", pa.int32()),
+    ]
+)
+
+
+class _Encoded:
+    """One batch in both forms: the readable columns (the folds read them) and the compact ids
+    (what `sample_rows` keeps), plus the dictionary entries it adds, adopted after COMMIT."""
+
+    def __init__(self, store: Store, cycle: int | Sequence[int], samples: Sequence[Sample]) -> None:
+        """`cycle`: the batch's, or one per sample (imported history)."""
+        series = store._series
+        details = store._details
+        defaults = store._defaults
+        templatize = store._templates
+        next_series = max((v[0] for v in series.values()), default=0) + 1
+        next_detail = max(details.values(), default=0) + 1
+        self.new_series: dict[tuple[str, str, str], tuple[int, str]] = {}
+        self.new_details: dict[str, int] = {}
+        self.new_defaults: dict[tuple[str, int], int] = {}
+        columns: dict[str, list[Any]] = {name: [] for name in SAMPLE_SCHEMA_STORED.names}
+        ts_, server_, check_, subject_ = (
+            columns["ts"],
+            columns["server"],
+            columns["check_name"],
+            columns["subject"],
+        )
+        state_, value_, latency_, detail_ = (
+            columns["state"],
+            columns["value"],
+            columns["latency_ms"],
+            columns["detail"],
+        )
+        sid_, code_, did_ = columns["series"], columns["state_code"], columns["detail_id"]
+        for s in samples:
+            key = (s.server, s.check, s.subject)
+            found = series.get(key) or self.new_series.get(key)
+            if found is None:
+                found = self.new_series[key] = (next_series, s.label)
+                next_series += 1
+            sid, label = found
+            value = round_value(s.value)
+            latency = None if s.latency_ms is None else round(s.latency_ms, 1)
+            template = templatize(s.detail, value, latency, label)
+            did = details.get(template) or self.new_details.get(template)
+            if did is None:
+                did = self.new_details[template] = next_detail
+                next_detail += 1
+            code = STATE_CODES[s.state]
+            usual = defaults.get((s.check, code)) or self.new_defaults.get((s.check, code))
+            if usual is None:
+                usual = self.new_defaults[(s.check, code)] = did
+            ts_.append(s.ts)
+            server_.append(s.server)
+            check_.append(s.check)
+            subject_.append(s.subject)
+            state_.append(s.state)
+            value_.append(value)
+            latency_.append(latency)
+            detail_.append(s.detail)
+            sid_.append(sid)
+            code_.append(code)
+            did_.append(None if did == usual else did)
+        columns["cycle"] = [cycle] * len(samples) if isinstance(cycle, int) else list(cycle)
+        self.batch = pa.Table.from_pydict(columns, schema=SAMPLE_SCHEMA_STORED)
+
+    def insert_dictionaries(self, con: duckdb.DuckDBPyConnection) -> None:
+        """New series, templates and defaults, through Arrow (a new fleet has 300,000 series:
+        row-at-a-time inserts took seconds)."""
+        if self.new_series:
+            items = self.new_series.items()
+            _insert(
+                con,
+                "series",
+                {
+                    "id": pa.array([sid for _, (sid, _) in items], pa.int32()),
+                    "server": [key[0] for key, _ in items],
+                    "check_name": [key[1] for key, _ in items],
+                    "subject": [key[2] for key, _ in items],
+                    "label": [label for _, (_, label) in items],
+                },
+            )
+        if self.new_details:
+            _insert(
+                con,
+                "details",
+                {
+                    "id": pa.array(list(self.new_details.values()), pa.int32()),
+                    "template": list(self.new_details),
+                },
+            )
+        if self.new_defaults:
+            keys = list(self.new_defaults)
+            _insert(
+                con,
+                "detail_defaults",
+                {
+                    "check_name": [check for check, _ in keys],
+                    "state": pa.array([code for _, code in keys], pa.uint8()),
+                    "detail": pa.array(list(self.new_defaults.values()), pa.int32()),
+                },
+            )
+
+    def adopt(self, store: Store) -> None:
+        store._series.update(self.new_series)
+        store._details.update(self.new_details)
+        store._defaults.update(self.new_defaults)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, Any]) -> None:
+    con.register("incoming_rows", pa.table(columns))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM incoming_rows")
+    finally:
+        con.unregister("incoming_rows")
+
+
 def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
+    """A batch's samples as an Arrow table with the `samples` view's columns."""
     columns: dict[str, list[Any]] = {name: [] for name in SAMPLE_SCHEMA.names}
     for s in samples:
         columns["ts"].append(s.ts)
@@ -405,6 +755,15 @@ def samples_table(cycle: int, samples: Sequence[Sample]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=SAMPLE_SCHEMA)
 
 
+def store_options(config: Config) -> dict[str, Any]:
+    """Store keyword arguments from the configuration's [database] table."""
+    db = config.database
+    settings: dict[str, Any] = {}
+    if db.checkpoint_threshold:
+        settings["checkpoint_threshold"] = db.checkpoint_threshold
+    return {"settings": settings, "archive": config.archive_path}
+
+
 def api_url(config: Config, server: Any) -> str:
     return server.eocortex_url or f"http://{server.address}:{config.eocortex.port}"
 
@@ -415,6 +774,16 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     the real cause ("No space left on device")."""
     with contextlib.suppress(duckdb.Error):
         con.execute("ROLLBACK")
+
+
+def _month_start(moment: datetime, months: int = 0) -> datetime:
+    """The first instant (UTC) of the month `months` after the one holding `moment`."""
+    index = moment.year * 12 + moment.month - 1 + months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 _ALERT_SCHEMA = pa.schema(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -18,10 +17,12 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
+from textual.driver import Driver
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
-from console.fleetview import AccessDenied, FleetSource, ServerRow
+from console import userdirs
+from console.fleetview import AccessDenied, FleetSource, ServerRow, SourceInfo
 from console.tui.bindings import MODE_CONTEXTS, Command, bindings_for
 from console.tui.gridmodel import utc_now
 from console.tui.header import ConsoleStatus
@@ -38,11 +39,10 @@ from console.tui.screens.sql import SqlScreen
 
 Clock = Callable[[], datetime]
 EXIT_HANGUP = 129
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "nls"
+EXIT_TERM = 143
+STOP_DEADLINE_S = 10.0
+"""After a hangup or SIGTERM the process ends within this time, cleanly or not (an engine
+mid-cycle is crash-safe: the store commits a cycle at once or not at all)."""
 
 
 class NlsApp(App[int]):
@@ -69,17 +69,20 @@ class NlsApp(App[int]):
         clock: Clock = utc_now,
         installer: str | None = None,
         state_dir: Path | None = None,
+        export_dir: Path | None = None,
         watch_hangup: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
         self.clock = clock
         self.installer = installer
-        self.state_dir = state_dir if state_dir is not None else default_state_dir()
+        self.state_dir = state_dir if state_dir is not None else userdirs.state_dir()
+        self.export_dir = export_dir if export_dir is not None else userdirs.export_dir()
         self.snapshot_rows: tuple[ServerRow, ...] | None = None
+        self.source_info: SourceInfo | None = None
         self.batches = 0
         self._watch_hangup = watch_hangup
-        self._hangup_installed = False
+        self._previous_handlers: dict[signal.Signals, Any] = {}
         if installer is not None:
             self._modes.pop("sql", None)
         self.set_reactive(NlsApp.status, ConsoleStatus(mode=source.mode, installer=installer))
@@ -92,20 +95,49 @@ class NlsApp(App[int]):
             self._install_hangup()
 
     def on_unmount(self) -> None:
-        if self._hangup_installed:
+        for signum, previous in self._previous_handlers.items():
             with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                signal.signal(signum, previous)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's own driver, but on Linux/macOS one that survives a hangup (see driver.py)."""
+        found = super().get_driver_class()
+        if found.__name__ == "LinuxDriver":
+            from console.tui.driver import NlsDriver
+
+            return NlsDriver
+        return found
 
     def _install_hangup(self) -> None:
-        """Exit cleanly when the SSH connection (the terminal) goes away."""
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
-        except (NotImplementedError, RuntimeError, AttributeError, ValueError):
-            return
-        self._hangup_installed = True
+        """Exit when the SSH connection (the terminal) goes away, or on SIGTERM, within
+        STOP_DEADLINE_S whatever else happens.
 
-    def _hangup(self) -> None:
-        self.exit(EXIT_HANGUP)
+        Plain signal handlers, not the event loop's: they must work even if the loop is stuck,
+        and they only set flags and wake the loop. A hangup also tells the driver that the
+        terminal is gone; SIGTERM leaves it, so the terminal is restored on the way out.
+        """
+        from console.tui.driver import HangupGuard
+
+        loop = asyncio.get_running_loop()
+        guards = {
+            signal.SIGHUP: HangupGuard(STOP_DEADLINE_S, EXIT_HANGUP),
+            signal.SIGTERM: HangupGuard(STOP_DEADLINE_S, EXIT_TERM),
+        }
+
+        def stop(signum: int, frame: Any) -> None:
+            guards[signal.Signals(signum)].trip()
+            if signum == signal.SIGHUP:
+                hung_up = getattr(self._driver, "hung_up", None)
+                if hung_up is not None:
+                    hung_up()
+            code = EXIT_HANGUP if signum == signal.SIGHUP else EXIT_TERM
+            loop.call_soon_threadsafe(lambda: self.exit(return_code=code))
+
+        for signum in guards:
+            try:
+                self._previous_handlers[signum] = signal.signal(signum, stop)
+            except (ValueError, OSError, AttributeError):
+                continue
 
     # -- data flow ------------------------------------------------------------------------
 
@@ -164,7 +196,13 @@ class NlsApp(App[int]):
 
     @on(InfoLoaded)
     def _info_loaded(self, message: InfoLoaded) -> None:
-        self.set_status(next_cycle=message.info.next_cycle, mode=message.info.mode)
+        self.source_info = message.info
+        self.set_status(
+            next_cycle=message.info.next_cycle,
+            mode=message.info.mode,
+            health=message.info.health,
+            lag_s=message.info.lag_s,
+        )
 
     @on(SourceClosed)
     def _source_closed(self) -> None:
@@ -207,6 +245,14 @@ class NlsApp(App[int]):
             return self.screen.server_id
         fleet = self.fleet_screen()
         return fleet.grid.cursor_server_id if fleet is not None and fleet.is_mounted else None
+
+    def known_rows(self) -> Iterator[ServerRow]:
+        """Every row the grid holds, whatever its filter."""
+        fleet = self.fleet_screen()
+        if fleet is not None and fleet.is_mounted:
+            yield from fleet.grid.model.rows()
+        elif self.snapshot_rows is not None:
+            yield from self.snapshot_rows
 
     def server_index(self) -> Iterator[tuple[str, str, str]]:
         fleet = self.fleet_screen()

@@ -8,13 +8,16 @@ from typing import Literal
 
 from textual.binding import Binding, BindingType
 
-Context = Literal["app", "fleet", "detail", "sql", "mail", "maintenance", "incidents", "incident"]
+Context = Literal[
+    "app", "fleet", "detail", "sql", "mail", "message", "maintenance", "incidents", "incident"
+]
 CONTEXT_TITLES: dict[Context, str] = {
     "app": "Everywhere",
     "fleet": "Fleet grid",
     "detail": "Server detail",
     "sql": "SQL",
     "mail": "Sent mail",
+    "message": "One mail",
     "maintenance": "Maintenance",
     "incidents": "Incidents",
     "incident": "One incident",
@@ -71,7 +74,7 @@ COMMANDS: tuple[Command, ...] = (
         "5",
         "switch_screen('incidents')",
         "Incidents",
-        "The incident desk: open incidents, what is due next first",
+        "Incident desk: open incidents, due first",
         "app",
     ),
     Command(
@@ -86,15 +89,15 @@ COMMANDS: tuple[Command, ...] = (
         "f",
         "cycle_status",
         "Status",
-        "Cycle the status filter: all, problems, quiet, maintenance",
+        "Cycle status filter: all, failing, quiet, maintenance",
         "fleet",
     ),
     Command(
         "problems",
         "p",
         "status_filter('problems')",
-        "Problems",
-        "Status filter: problems only (down and problem)",
+        "Failing",
+        "Only failing servers: pending, problem or down",
         "fleet",
         False,
     ),
@@ -147,7 +150,9 @@ COMMANDS: tuple[Command, ...] = (
         False,
     ),
     Command("back", "escape", "back", "Back", "Back to the previous screen", "detail"),
-    Command("period", "t", "cycle_period", "Period", "History period: 24 h, 7 d, 30 d", "detail"),
+    Command(
+        "period", "t", "cycle_period", "Period", "History period: last 24 h, 7 d or 30 d", "detail"
+    ),
     Command("refresh_detail", "r", "refresh", "Refresh", "Reload this server", "detail"),
     Command("check_now", "n", "check_now", "Check now", "Probe this server now", "detail"),
     Command("run_sql", "ctrl+r,f5", "run_query", "Run", "Run the query", "sql"),
@@ -163,6 +168,14 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("focus_editor", "ctrl+l", "focus_editor", "Editor", "Back to the query", "sql", False),
     Command(
+        "clear_editor",
+        "ctrl+n",
+        "clear_editor",
+        "New",
+        "Clear the editor for a new query",
+        "sql",
+    ),
+    Command(
         "leave_editor",
         "escape",
         "leave_editor",
@@ -171,7 +184,17 @@ COMMANDS: tuple[Command, ...] = (
         "sql",
         False,
     ),
+    Command("open_mail", "enter", "open_mail", "Open", "Read the selected mail", "mail"),
     Command("refresh_mail", "r", "refresh", "Refresh", "Reload the outbox", "mail"),
+    Command("back_mail", "escape", "back", "Back", "Back to the list of mails", "message"),
+    Command(
+        "mail_format",
+        "h",
+        "toggle_format",
+        "Text/HTML",
+        "Show the text body or the HTML body (rendered as text)",
+        "message",
+    ),
     Command("add_window", "a", "add_window", "Add", "Announce a maintenance window", "maintenance"),
     Command(
         "remove_window",
@@ -213,7 +236,7 @@ COMMANDS: tuple[Command, ...] = (
         "s",
         "cycle_state",
         "State",
-        "Cycle the state filter: open, all, waiting, resolved, closed",
+        "State filter: open, all, waiting, resolved, closed",
         "incidents",
     ),
     Command(
@@ -221,7 +244,7 @@ COMMANDS: tuple[Command, ...] = (
         "b",
         "toggle_breaching",
         "Breaching",
-        "Only incidents with a timer breached, urgent or at risk",
+        "Only incidents breached, urgent or at risk",
         "incidents",
     ),
     Command("incident_clear", "x", "clear_filters", "Clear", "Clear every filter", "incidents"),

@@ -298,8 +298,11 @@ class FleetGrid(ScrollView, can_focus=True):
         self.set_filter(self._model.filter.with_text(text))
 
     def sort_by(self, key: str, descending: bool | None = None) -> None:
+        """Sort and show the top of the list: keeping the cursor's server in view would land
+        somewhere in the middle, where a sorted list looks unsorted."""
         self._model.sort(key, descending)
         self._restructured()
+        self._move_cursor(0)
 
     def select_server(self, server_id: str) -> bool:
         """Put the cursor on a server; False if it is not visible under the current filter."""
@@ -415,7 +418,7 @@ class FleetGrid(ScrollView, can_focus=True):
         key = column.key
         if key == "status":
             return palette.status.get(row.status, palette.base)
-        if text == MISSING:
+        if text == MISSING or text == "n/a":
             return palette.muted
         if key == "failing":
             return palette.status.get(row.status, palette.base)
@@ -426,12 +429,9 @@ class FleetGrid(ScrollView, can_focus=True):
             return palette.warning if state == "at_risk" else palette.base
         if key == "cpu" and row.cpu_pct is not None and row.cpu_pct >= CPU_HOT:
             return palette.warning
-        if (
-            key == "availability"
-            and row.availability_30d is not None
-            and row.availability_30d < AVAILABILITY_LOW
-        ):
-            return palette.warning
+        if key == "availability":
+            low = row.availability_30d is not None and row.availability_30d < AVAILABILITY_LOW
+            return palette.warning if low else palette.muted if text[0] == "~" else palette.base
         return palette.base
 
     def _header_strip(

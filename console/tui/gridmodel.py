@@ -23,6 +23,13 @@ from console.status import LABEL, PROBLEM_STATUSES, QUIET_STATUSES, SEVERITY
 STATUS_LABEL = LABEL
 MISSING = "—"
 TIMES = "\u00d7"
+MAILED = "\u2709"
+"""Marks a failure the installer has been alerted about (the mail is queued or sent)."""
+AVAILABILITY_DAYS = 30
+AVAILABILITY_MIN_KNOWN_S = 86400.0
+"""Less known time than this and the grid shows no availability figure at all ("n/a")."""
+AVAILABILITY_FULL_S = (AVAILABILITY_DAYS - 1) * 86400.0
+"""Less known time than this and the figure is marked "~": it covers part of the period only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +55,19 @@ class GridFilter:
         )
 
     def describe(self) -> str:
-        """Short text for a header, e.g. ``installer=i1 problems "cam"``."""
+        """What is shown, for a header: ``installer i1 · pending, problem or down · "cam"``;
+        every status a row can have is named, so the words match the rows."""
         parts = []
         if self.installer_id is not None:
-            parts.append(f"installer={self.installer_id}")
+            parts.append(f"installer {self.installer_id}")
         if self.customer_id is not None:
-            parts.append(f"customer={self.customer_id}")
-        if self.statuses == PROBLEM_STATUSES:
-            parts.append("problems")
-        elif self.statuses is not None:
+            parts.append(f"customer {self.customer_id}")
+        if self.statuses is not None:
             names = sorted(self.statuses, key=lambda s: SEVERITY.get(s, 99))
-            parts.append("status=" + ",".join(names))
+            parts.append(", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0])
         if self.needle:
             parts.append(f'"{self.text.strip()}"')
-        return " ".join(parts) if parts else "all"
+        return " · ".join(parts) if parts else "all"
 
     def with_text(self, text: str) -> GridFilter:
         return replace(self, text=text)
@@ -92,17 +98,33 @@ def format_rate(bps: float | None) -> str:
     return MISSING if bps is None else units.format_rate(bps)
 
 
+SHORT_CHECK = {
+    "server_online": "server",
+    "camera": "cam",
+    "disk_activity": "disk",
+    "video_rights": "rights",
+}
+"""Check names abbreviated on purpose, so two failing checks fit the grid's column at 80 cols."""
+
+
 def format_failing(row: ServerRow) -> str:
-    """Group failing checks by name, worst first: "camera\u00d72 (3), cpu (1)"."""
+    """Group failing checks by (short) name, worst first: "cam\u00d72 (3), cpu (1)"; a trailing
+    envelope when the installer has been alerted about any of them."""
     if not row.failing:
         return ""
+    mailed = f" {MAILED}" if any(f.alerted_at is not None for f in row.failing) else ""
     groups: dict[str, list[int]] = {}
     for failing in row.failing:
-        groups.setdefault(failing.check, []).append(failing.consecutive)
+        groups.setdefault(SHORT_CHECK.get(failing.check, failing.check), []).append(
+            failing.consecutive
+        )
     ordered = sorted(groups.items(), key=lambda item: -max(item[1]))
-    return ", ".join(
-        f"{check}{TIMES + str(len(runs)) if len(runs) > 1 else ''} ({max(runs)})"
-        for check, runs in ordered
+    return (
+        ", ".join(
+            f"{check}{TIMES + str(len(runs)) if len(runs) > 1 else ''} ({max(runs)})"
+            for check, runs in ordered
+        )
+        + mailed
     )
 
 
@@ -123,8 +145,19 @@ def _pct(value: float | None) -> str:
     return MISSING if value is None else f"{value:.0f}%"
 
 
-def _availability(value: float | None) -> str:
-    return MISSING if value is None else f"{value * 100:.2f}%"
+def availability_text(value: float | None, known_s: float | None) -> str:
+    """The 30-day figure, "~" in front when it covers part of the period, "n/a" when it rests
+    on less than a day of data: a few minutes of data are not a month's availability."""
+    if value is None or known_s is None or known_s < AVAILABILITY_MIN_KNOWN_S:
+        return "n/a"
+    partial = "~" if known_s < AVAILABILITY_FULL_S else ""
+    return f"{partial}{value * 100:.2f}%"
+
+
+def _availability_key(row: ServerRow) -> float | None:
+    if availability_text(row.availability_30d, row.availability_known_s) == "n/a":
+        return None
+    return row.availability_30d
 
 
 def format_incident(row: ServerRow, now: datetime) -> str:
@@ -266,7 +299,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "failing",
         "Failing",
-        16,
+        18,  # "cam (3), cpu (3) ✉": two failing checks, mailed, at 80 columns
         24,
         80,
         lambda r, _: format_failing(r),
@@ -285,12 +318,12 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "availability",
-        "Avail",
-        7,
-        7,
+        f"Avail {AVAILABILITY_DAYS}d",
+        9,
+        9,
         40,
-        lambda r, _: _availability(r.availability_30d),
-        lambda r: r.availability_30d,
+        lambda r, _: availability_text(r.availability_30d, r.availability_known_s),
+        _availability_key,
         align="right",
     ),
 )
@@ -603,10 +636,12 @@ __all__ = [
     "COLUMN_BY_KEY",
     "PROBLEM_STATUSES",
     "QUIET_STATUSES",
+    "SHORT_CHECK",
     "STATUS_LABEL",
     "Column",
     "GridFilter",
     "GridModel",
+    "availability_text",
     "format_age",
     "format_failing",
     "format_rate",

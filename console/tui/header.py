@@ -33,6 +33,10 @@ class ConsoleStatus:
     installer: str | None = None
     loading: bool = True
     closed: bool = False
+    health: str = ""
+    """The monitor's self-health alarm (empty when all is well)."""
+    lag_s: float | None = None
+    """How late the last slot's probes started; shown when a slot overran (10 s or more)."""
 
 
 def format_countdown(when: datetime | None, now: datetime) -> str:
@@ -46,50 +50,94 @@ def format_countdown(when: datetime | None, now: datetime) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 
-def header_content(title: str, status: ConsoleStatus, now: datetime) -> Content:
+def late_text(lag_s: float | None) -> str:
+    """The schedule's lag, only when a slot started a whole slot (10 s) late or more."""
+    if lag_s is None or lag_s < 10:
+        return ""
+    return f"  ⏱ probes {lag_s:.0f} s behind schedule"
+
+
+def header_content(
+    title: str, status: ConsoleStatus, now: datetime, width: int | None = None
+) -> Content:
+    """Two lines; at a `width` too narrow for the full words, the same facts abbreviated on
+    purpose (the grid's own PEND / PROB), so nothing is cut off mid-word."""
+    lines = []
+    for line in (_counts_line, _state_line):
+        text = line(title, status, now, False)
+        if width is not None and text.cell_length > width:
+            text = line(title, status, now, True)
+        lines.append(text)
+    return Content("\n").join(lines)
+
+
+def _counts_line(title: str, status: ConsoleStatus, now: datetime, compact: bool) -> Content:
     c = status.counts
-    up = STATUS_LABEL["up"].split()[0]
-    problem = STATUS_LABEL["problem"].split()[0]
-    down = STATUS_LABEL["down"].split()[0]
-    symbol = STATUS_LABEL["pending"].split()[0]
+    symbol = {s: STATUS_LABEL[s].split()[0] for s in ("up", "pending", "problem", "down")}
+    words = (
+        {"pending": "pend", "problem": "prob", "offline": "cams off"}
+        if compact
+        else {"pending": "pending", "problem": "problem", "offline": "cams offline"}
+    )
+    gap = " " if compact else "  "
     # Failures not yet confirmed (below the alert threshold); shown only while there are some.
-    pending = ((f"{symbol} {c.pending} pending", "$text-warning"), "  ") if c.pending else ()
-    first = Content.assemble(
+    pending = (
+        ((f"{symbol['pending']} {c.pending} {words['pending']}", "$text-warning"), gap)
+        if c.pending
+        else ()
+    )
+    return Content.assemble(
         (" nls ", "bold reverse"),
         " ",
         (title, "bold"),
         " │ ",
-        (f"{up} {c.up} up", "$text-success"),
-        "  ",
+        (f"{symbol['up']} {c.up} up", "$text-success"),
+        gap,
         *pending,
-        (f"{problem} {c.problem} problem", "$text-warning bold" if c.problem else ""),
-        "  ",
-        (f"{down} {c.down} down", "$text-error bold" if c.down else ""),
-        "  ",
-        (f"{c.cameras_offline} cams offline", "$text-warning" if c.cameras_offline else ""),
+        (
+            f"{symbol['problem']} {c.problem} {words['problem']}",
+            "$text-warning bold" if c.problem else "",
+        ),
+        gap,
+        (f"{symbol['down']} {c.down} down", "$text-error bold" if c.down else ""),
+        " │ " if compact else "  ",
+        (
+            f"{c.cameras_offline} {words['offline']}",
+            "$text-warning" if c.cameras_offline else "",
+        ),
         " │ ",
-        f"{c.servers} servers",
+        f"{c.servers} server{'' if c.servers == 1 else 's'}",
     )
+
+
+def _state_line(title: str, status: ConsoleStatus, now: datetime, compact: bool) -> Content:
+    c = status.counts
     if status.loading:
         state = "loading…"
     elif status.closed:
         state = "disconnected"
     else:
-        state = f"next cycle {format_countdown(status.next_cycle, now)}"
-    scope = f"installer {status.installer} only" if status.installer else "all installers"
-    shown = f"{status.visible}/{c.servers} shown" if status.filter != "all" else ""
-    second = Content.assemble(
+        state = f"{'next' if compact else 'next cycle'} {format_countdown(status.next_cycle, now)}"
+    # The scope is who this console may see; the filter, what the grid shows of it. Only a
+    # scoped console names a scope, so the two never read as a contradiction.
+    scope = (
+        ((f"installer {status.installer} only", "$text-primary"), " · ") if status.installer else ()
+    )
+    filtered = status.filter != "all"
+    shown = f"{status.visible}/{c.servers}{'' if compact else ' shown'}" if filtered else ""
+    return Content.assemble(
         " ",
         (status.mode, "$text-accent bold"),
         " · ",
         (state, "$text-error bold" if status.closed else ""),
         " · ",
-        (scope, "$text-primary" if status.installer else ""),
-        " · filter: ",
-        (status.filter, "$text-accent" if status.filter != "all" else "$text-muted"),
+        *scope,
+        "filter: ",
+        (status.filter, "$text-accent" if filtered else "$text-muted"),
         (f"  {shown}" if shown else "", "$text-muted"),
+        (f"  ⚠ {status.health}" if status.health else "", "$text-error bold"),
+        (late_text(status.lag_s), "$text-warning bold"),
     )
-    return Content("\n").join([first, second])
 
 
 class NlsHeader(Widget):
@@ -125,4 +173,4 @@ class NlsHeader(Widget):
 
     def render(self) -> Content:
         clock = self._clock or self.nls_app.clock
-        return header_content(self.title, self.nls_app.status, clock())
+        return header_content(self.title, self.nls_app.status, clock(), self.size.width)

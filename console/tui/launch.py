@@ -1,5 +1,6 @@
 """Entry points the `nls` command calls: the console (embedded engine or a given source) and the
-demo (a simulated fleet with a scenario, in this process, on a throwaway database).
+demo (a simulated fleet with a scenario and a mail sink that accepts the alert mails, in this
+process, on a throwaway database).
 
 Everything runs on one asyncio loop: the simulator, the engine's probes and the Textual app, so
 `nls demo` needs no second terminal and leaves nothing behind.
@@ -49,16 +50,29 @@ async def console_main(
     service = FleetService(config)
     await service.start()
     try:
-        return await _run_app(service.view(installer), installer)
+        return await _run_app(service.view(installer), installer, service)
     finally:
         await service.stop()
 
 
-async def _run_app(source: FleetSource, installer: str | None) -> int:
+async def _run_app(source: FleetSource, installer: str | None, service: Any = None) -> int:
     from console.tui.app import NlsApp
 
     app = NlsApp(source, installer=installer)
-    await app.run_async()
+    watch = None
+    if service is not None:
+        # An embedded store beyond repair ends the console with one line and status 1,
+        # rather than a screen that looks live while nothing is stored.
+        async def fatal() -> None:
+            await service.fatal.wait()
+            app.exit(return_code=1, message=f"nls: {service.failed}")
+
+        watch = asyncio.create_task(fatal())
+    try:
+        await app.run_async()
+    finally:
+        if watch is not None:
+            watch.cancel()
     return app.return_code or 0
 
 
@@ -116,6 +130,7 @@ async def demo_main(
     from console.simconfig import write_sim_config
     from probes.simulator.fleet import build_fleet
     from probes.simulator.hosts import add_host_protocols
+    from probes.simulator.mailsink import MailSink
     from probes.simulator.scenario import parse_scenario, run_scenario
 
     port = DEMO_HTTP_PORT if _port_free(DEMO_BASE, DEMO_HTTP_PORT) else 0
@@ -130,7 +145,9 @@ async def demo_main(
             await asyncio.sleep(max(0.0, SCENARIO_PERIOD - max(s.at for s in steps)))
 
     task = asyncio.create_task(scenario())
+    sink = MailSink()
     try:
+        await sink.start()
         with tempfile.TemporaryDirectory(prefix="nls-demo-") as tmp:
             path = write_sim_config(
                 Path(tmp) / "demo.toml",
@@ -139,6 +156,7 @@ async def demo_main(
                 installers=installers,
                 customers=customers,
                 interval=interval,
+                extra=sink.smtp_table(),
             )
             config = load_config(path)
             runner = app_runner or (lambda cfg: console_main(cfg))
@@ -147,4 +165,5 @@ async def demo_main(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await sink.stop()
         await fleet.stop()

@@ -8,6 +8,7 @@ protocol code only reads it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import socket
@@ -105,6 +106,9 @@ class SimServer:
     _http_wanted: bool = field(default=False, repr=False, compare=False)
     _extra: list[asyncio.AbstractServer] = field(default_factory=list, repr=False, compare=False)
     _connections: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
+    _host_conns: set[asyncio.Transport] = field(default_factory=set, repr=False, compare=False)
+    """Established SSH connections (their transports), so host_down can silence them."""
+    _silent: list[asyncio.Transport] = field(default_factory=list, repr=False, compare=False)
 
     @cached_property
     def guid(self) -> str:
@@ -348,6 +352,14 @@ class Fleet:
         if not self._started:
             return
         down = "host_down" in server.faults
+        if down:
+            self._silence(server)
+        elif server._silent:
+            # The host is back, as after a reboot: it knows none of the old connections, so
+            # the peer's next packet on one of them gets a reset.
+            for transport in server._silent:
+                transport.abort()
+            server._silent.clear()
         if down or "port_closed" in server.faults:
             self._close_http(server)
         else:
@@ -380,6 +392,18 @@ class Fleet:
         else:
             listener.close()
 
+    @staticmethod
+    def _silence(server: SimServer) -> None:
+        """A powered-off host: established connections get no answer and no reset, ever."""
+        for transport in [*server._connections, *server._host_conns]:
+            if transport.is_closing():
+                continue
+            with contextlib.suppress(AttributeError, RuntimeError):
+                transport.pause_reading()
+            server._silent.append(transport)
+        server._connections.clear()
+        server._host_conns.clear()
+
     def _close_http(self, server: SimServer) -> None:
         server._http_wanted = False
         if server._http is not None:
@@ -407,6 +431,10 @@ class Fleet:
     def _close_all(self, server: SimServer) -> None:
         self._close_http(server)
         self._close_extra(server)
+        for transport in [*server._silent, *server._host_conns]:
+            transport.abort()
+        server._silent.clear()
+        server._host_conns.clear()
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -421,14 +449,18 @@ def build_fleet(
     password: str | None = None,
     http_port: int = 8080,
     base: str = "127.77.0.1",
+    first: int = 0,
 ) -> Fleet:
-    """n servers crest-0001.. on consecutive loopback addresses; every 4th one is Linux."""
+    """n servers crest-0001.. on consecutive loopback addresses; every 4th one is Linux.
+
+    `first`: index of the first server, so that several processes (each within its open-file
+    limit) serve consecutive parts of one large fleet: ids and addresses continue."""
     if n < 0:
         raise ValueError("n must not be negative")
     if cameras is not None and cameras < 0:
         raise ValueError("cameras must not be negative")
     servers = []
-    for i in range(n):
+    for i in range(first, first + n):
         server_id = f"crest-{i + 1:04d}"
         servers.append(
             SimServer(

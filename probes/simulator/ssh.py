@@ -164,6 +164,16 @@ class _Auth(asyncssh.SSHServer):
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
             conn.abort()
+            return
+        # asyncssh keeps the transport private; host_down needs it to go silent (not reset)
+        self._transport = getattr(conn, "_transport", None)
+        if self._transport is not None:
+            self._server._host_conns.add(self._transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None:
+            self._server._host_conns.discard(transport)
 
     def begin_auth(self, username: str) -> bool:
         return True

@@ -13,6 +13,7 @@ WITH spans AS (
 )
 SELECT server, check_name,
        sum(secs) FILTER (WHERE state = 'ok')
-         / nullif(sum(secs) FILTER (WHERE state <> 'unknown'), 0) AS availability
+         / nullif(sum(secs) FILTER (WHERE state <> 'unknown'), 0) AS availability,
+       coalesce(sum(secs) FILTER (WHERE state <> 'unknown'), 0) AS known_s
 FROM spans
 GROUP BY server, check_name

@@ -1,10 +1,12 @@
 -- Per-server figures for the fleet grid from current_state: only the rows of each server's
 -- latest probe count (a camera removed from the server stops counting). $1: server ids, or NULL
--- for all.
+-- for all. A failing item's `alerted_at` is when its installer was alerted (NULL: not yet).
 WITH latest AS (
-    SELECT *, max(last_ts) OVER (PARTITION BY server) AS server_ts
-    FROM current_state
-    WHERE $1::VARCHAR[] IS NULL OR list_contains($1::VARCHAR[], server)
+    SELECT c.*, a.alerted_at, max(c.last_ts) OVER (PARTITION BY c.server) AS server_ts
+    FROM current_state AS c
+    LEFT JOIN alert_state AS a
+           ON a.server = c.server AND a.check_name = c.check_name AND a.subject = c.subject
+    WHERE $1::VARCHAR[] IS NULL OR list_contains($1::VARCHAR[], c.server)
 )
 SELECT server,
        count(*) FILTER (WHERE check_name = 'camera')::INTEGER AS cameras_total,
@@ -15,7 +17,8 @@ SELECT server,
        max(server_ts) AS last_check,
        max(state::VARCHAR) FILTER (WHERE check_name = 'server_online') AS online,
        list({'check': check_name, 'subject': subject, 'consecutive': consecutive,
-             'detail': detail} ORDER BY check_name, subject) FILTER (WHERE state = 'fail')
+             'detail': detail, 'alerted_at': alerted_at} ORDER BY check_name, subject)
+           FILTER (WHERE state = 'fail')
            AS failing
 FROM latest
 WHERE last_ts = server_ts

@@ -6,11 +6,14 @@ handler; a failed source call becomes a notification instead of a crash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from rich.cells import cell_len
 from textual import work
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
@@ -22,6 +25,53 @@ from console.tui.header import NlsHeader
 if TYPE_CHECKING:
     from console.fleetview import FleetSource
     from console.tui.app import NlsApp
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    label: str
+    width: int
+
+
+def column(label: str, *values: str) -> ColumnSpec:
+    """A DataTable column for styled `Content` cells, as wide as its longest possible value.
+
+    Textual 8.2's DataTable sizes columns with Rich's `measure`, which does not know `Content`
+    and counts such a cell one cell wide: the column took its label's width and cut longer
+    values ("pendin", "UNKNO"). Plain strings are measured; styled cells need this.
+    """
+    return ColumnSpec(label, max(len(label), *(len(v) for v in values)))
+
+
+Row = tuple[str | None, Sequence[Any]]
+"""A table row: its key (None: none) and its cells (str or styled Content)."""
+
+
+def _cell_width(cell: Any) -> int:
+    if isinstance(cell, Content):
+        return cell.cell_length
+    return max((cell_len(line) for line in str(cell).split("\n")), default=0)
+
+
+def fill_table(
+    table: DataTable[Any], columns: Sequence[str | ColumnSpec], rows: Iterable[Row]
+) -> None:
+    """Replace a DataTable's columns and rows, every column as wide as its widest value.
+
+    The widths are computed here, not left to DataTable: it measures new rows in its Idle
+    handler, and lines it drew before that stay cached at the columns' old (label) widths
+    ("custo", "2026" for "customer cust-3", "2026-11-22 12:00→15:00"; Textual 8.2). Given
+    widths are never re-measured, so nothing is drawn at a wrong one.
+    """
+    rows = list(rows)
+    table.clear(columns=True)
+    for index, spec in enumerate(columns):
+        label = spec.label if isinstance(spec, ColumnSpec) else spec
+        widest = max((_cell_width(cells[index]) for _, cells in rows), default=0)
+        least = spec.width if isinstance(spec, ColumnSpec) else 0
+        table.add_column(label, width=max(cell_len(label), least, widest))
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
 
 
 class NlsScreen(Screen[None]):
@@ -53,7 +103,7 @@ class ListScreen(NlsScreen):
     """A summary line over a table of what `fetch()` returns, reloaded whenever the screen is
     shown and on `refresh`; subclasses fill the table in `show()`."""
 
-    COLUMNS: ClassVar[tuple[str, ...]] = ()
+    COLUMNS: ClassVar[tuple[str | ColumnSpec, ...]] = ()
     SUMMARY_ID: ClassVar[str] = "summary"
     TABLE_ID: ClassVar[str] = "rows"
     DEFAULT_CSS = """
@@ -86,15 +136,20 @@ class ListScreen(NlsScreen):
     async def fetch(self) -> Sequence[Any]:
         raise NotImplementedError
 
-    def show(self, table: DataTable[Any], items: Sequence[Any]) -> str:
-        """Add a row per item to the (cleared) table; returns the summary line."""
+    def rows(self, items: Sequence[Any]) -> Iterable[Row]:
+        """A row per item, in table order."""
+        raise NotImplementedError
+
+    def summary(self, items: Sequence[Any]) -> str:
+        """The line above the table."""
         raise NotImplementedError
 
     def on_list_screen_loaded(self, message: Loaded) -> None:
         table = self.query_one(DataTable)
-        # Columns too: DataTable keeps a column's earlier width (and cached lines drawn at it)
-        # across clear(), so a longer new value showed cut off until the next resize.
-        table.clear(columns=True)
-        table.add_columns(*self.COLUMNS)
-        summary = self.show(table, message.items)
-        self.query_one(f"#{self.SUMMARY_ID}", Static).update(summary)
+        selected = None
+        if table.row_count:
+            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        fill_table(table, self.COLUMNS, self.rows(message.items))
+        self.query_one(f"#{self.SUMMARY_ID}", Static).update(Content(self.summary(message.items)))
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)

@@ -1,5 +1,6 @@
-"""One server: facts, every camera with its state and since when, CPU and disk history as
-sparklines over 24 h / 7 d / 30 d, the latest samples, and availability per check."""
+"""One server: facts, failing items (and when the installer was alerted), CPU and disk history
+on a time axis over the last 24 h / 7 d / 30 d, every camera by name with its state and since
+when, the latest samples, and availability per check."""
 
 from __future__ import annotations
 
@@ -12,60 +13,71 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Label, Sparkline, Static
+from textual.widgets import DataTable, Footer, Label, Static
 
 from console.fleetview import ServerDetail
 from console.tui.bindings import Context, bindings_for
 from console.tui.gridmodel import (
+    AVAILABILITY_DAYS,
     MISSING,
+    SHORT_CHECK,
     STATUS_LABEL,
+    availability_text,
     format_age,
     format_failing,
     format_rate,
 )
 from console.tui.header import NlsHeader
-from console.tui.screens.base import NlsScreen
+from console.tui.plot import Points, TimeAxis, TimePlot
+from console.tui.screens.base import NlsScreen, column, fill_table
 
 PERIODS: tuple[tuple[str, timedelta], ...] = (
     ("24 h", timedelta(days=1)),
     ("7 d", timedelta(days=7)),
     ("30 d", timedelta(days=30)),
 )
-SHOWN_ABOVE = frozenset({"customer", "installer", "quiet_until"})
+SHOWN_ABOVE = frozenset({"customer", "installer", "quiet_until", "maintenance"})
 STATE_STYLE = {"ok": "$text-success", "fail": "$text-error bold", "unknown": "$text-muted"}
+STATE = column("State", "OK", "FAIL", "UNKNOWN")
 
 
 def _when(value: datetime | None) -> str:
-    return MISSING if value is None else value.strftime("%Y-%m-%d %H:%M")
+    return MISSING if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pct(value: float | None) -> str:
     return MISSING if value is None else f"{value * 100:.2f}%"
 
 
+def _checks(n: int) -> str:
+    return f"{n} failed check" if n == 1 else f"{n} failed checks in a row"
+
+
 def _value(check: str, value: float | None) -> str:
+    """A measurement with its unit; the other checks' values are flags (1/0) or counts that
+    mean nothing to a reader beside their state and detail."""
     if value is None:
         return ""
     if check == "disk_activity":
         return format_rate(value)
     if check == "cpu":
         return f"{value:.0f}%"
-    return f"{value:g}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    values: list[float]
+    points: tuple[tuple[datetime, float | None], ...]
     low: float | None
     high: float | None
     mean: float | None
 
 
-def series(points: list[tuple[datetime, float | None]]) -> Series:
+def series(points: Points) -> Series:
     values = [v for _, v in points if v is not None]
     if not values:
-        return Series([], None, None, None)
-    return Series(values, min(values), max(values), sum(values) / len(values))
+        return Series(tuple(points), None, None, None)
+    return Series(tuple(points), min(values), max(values), sum(values) / len(values))
 
 
 class DetailLoaded(Message):
@@ -75,9 +87,13 @@ class DetailLoaded(Message):
 
 
 class HistoryLoaded(Message):
-    def __init__(self, period: str, cpu: Series, disk: Series) -> None:
+    def __init__(
+        self, period: str, since: datetime, until: datetime, cpu: Series, disk: Series
+    ) -> None:
         super().__init__()
         self.period = period
+        self.since = since
+        self.until = until
         self.cpu = cpu
         self.disk = disk
 
@@ -89,9 +105,10 @@ class DetailScreen(NlsScreen):
     DetailScreen VerticalScroll { height: 1fr; padding: 0 1; }
     DetailScreen .section { text-style: bold; color: $text-accent; margin-top: 1; }
     DetailScreen #facts, DetailScreen #availability { height: auto; }
-    DetailScreen .spark-row { height: 2; }
-    DetailScreen .spark-label { width: 32; }
-    DetailScreen Sparkline { width: 1fr; height: 2; }
+    DetailScreen .plot-row { height: 1; }
+    DetailScreen .plot-label { width: 12; }
+    DetailScreen .plot-stats { width: 1fr; color: $text-muted; }
+    DetailScreen TimePlot, DetailScreen TimeAxis { width: 1fr; }
     DetailScreen DataTable { height: auto; max-height: 14; }
     """
 
@@ -105,15 +122,23 @@ class DetailScreen(NlsScreen):
         yield NlsHeader(f"Server {self.server_id}")
         with VerticalScroll():
             yield Static("loading…", id="facts")
-            yield Label("Availability (30 d)", classes="section")
+            yield Label(
+                f"Availability, last {AVAILABILITY_DAYS} d",
+                classes="section",
+                id="availability-title",
+            )
             yield Static("", id="availability")
             yield Label("History", classes="section", id="history-title")
-            with Horizontal(classes="spark-row"):
-                yield Static("CPU", id="cpu-label", classes="spark-label")
-                yield Sparkline([], id="cpu")
-            with Horizontal(classes="spark-row"):
-                yield Static("Disk write", id="disk-label", classes="spark-label")
-                yield Sparkline([], id="disk")
+            for key, name in (("cpu", "CPU"), ("disk", "Disk write")):
+                with Horizontal(classes="plot-row"):
+                    yield Static(name, classes="plot-label")
+                    yield Static("", id=f"{key}-stats", classes="plot-stats")
+                with Horizontal(classes="plot-row"):
+                    yield Static("", classes="plot-label")
+                    yield TimePlot(id=key)
+            with Horizontal(classes="plot-row"):
+                yield Static("", classes="plot-label")
+                yield TimeAxis(id="axis")
             yield Label("Cameras", classes="section", id="cameras-title")
             yield DataTable(id="cameras", cursor_type="row", zebra_stripes=True)
             yield Label("Latest samples", classes="section")
@@ -121,10 +146,6 @@ class DetailScreen(NlsScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        cameras = self.query_one("#cameras", DataTable)
-        cameras.add_columns("Camera", "State", "Since", "Detail")
-        latest = self.query_one("#latest", DataTable)
-        latest.add_columns("Time", "Check", "Subject", "State", "Value", "Detail")
         self.load_detail()
         self.load_history()
 
@@ -140,10 +161,11 @@ class DetailScreen(NlsScreen):
     @work(exclusive=True, group="history", exit_on_error=False)
     async def load_history(self) -> None:
         label, span = self.period
-        since = self.nls_app.clock() - span
+        until = self.nls_app.clock()
+        since = until - span
         cpu = await self.source.history(self.server_id, "cpu", since)
         disk = await self.source.history(self.server_id, "disk_activity", since)
-        self.post_message(HistoryLoaded(label, series(cpu), series(disk)))
+        self.post_message(HistoryLoaded(label, since, until, series(cpu), series(disk)))
 
     def rows_changed(self, server_ids: set[str]) -> None:
         if self.server_id in server_ids:
@@ -153,6 +175,7 @@ class DetailScreen(NlsScreen):
         detail = self.detail = message.detail
         row = detail.row
         now = self.nls_app.clock()
+        names = {c.camera_id: c.name for c in detail.cameras}
         status = STATUS_LABEL.get(row.status, STATUS_LABEL["unknown"])
         lines = [
             Content.assemble(
@@ -160,75 +183,116 @@ class DetailScreen(NlsScreen):
                 f"  ({row.server_id})  ",
                 (status, _status_style(row.status)),
             ),
-            Content(f"customer   {row.customer_name} ({row.customer_id})"),
-            Content(f"installer  {row.installer_name} ({row.installer_id})"),
+            Content(f"{'customer':<12} {row.customer_name} ({row.customer_id})"),
+            Content(f"{'installer':<12} {row.installer_name} ({row.installer_id})"),
             Content(
-                f"last check {_when(row.last_check)} ({format_age(row.last_check, now)} ago)"
+                f"{'last check':<12} {_when(row.last_check)} "
+                f"({format_age(row.last_check, now)} ago)"
                 + (f"   quiet until {_when(row.quiet_until)}" if row.quiet_until else "")
             ),
         ]
         lines += [
-            Content(f"{key:<10} {value}")
+            Content(f"{key.replace('_', ' '):<12} {value}")
             for key, value in detail.facts.items()
             if value not in (None, "") and key not in SHOWN_ABOVE
         ]
+        if row.note:
+            lines.append(Content(f"{'note':<12} {row.note}"))
         if row.failing:
             lines.append(
-                Content.assemble(("failing    ", ""), (format_failing(row), "$text-error"))
+                Content.assemble((f"{'failing':<12} ", ""), (format_failing(row), "$text-error"))
             )
-            lines += [
-                Content(f"  {f.check} {f.subject} x{f.consecutive}: {f.detail}")
-                for f in row.failing
-            ]
-        if row.note:
-            lines.append(Content(f"note       {row.note}"))
+            for f in row.failing:
+                label = names.get(f.subject, f.subject)
+                what = f.detail if not label or label in f.detail else f"{label}: {f.detail}"
+                told = (
+                    f"installer alerted {_when(f.alerted_at)}"
+                    if f.alerted_at is not None
+                    else "installer not alerted (yet)"
+                )
+                lines.append(Content(f"  {f.check:<13} {what}"))
+                lines.append(
+                    Content.assemble(
+                        f"  {'':<13} {_checks(f.consecutive)} · ",
+                        (told, "$text-success" if f.alerted_at else "$text-muted"),
+                    )
+                )
         self.query_one("#facts", Static).update(Content("\n").join(lines))
-        availability = "   ".join(
-            f"{check} {_pct(value)}" for check, value in detail.availability.items()
-        )
-        self.query_one("#availability", Static).update(availability or MISSING)
-        cameras = self.query_one("#cameras", DataTable)
-        cameras.clear()
-        offline = 0
+        self._show_availability(detail)
+        counts = {"ok": 0, "fail": 0, "unknown": 0}
         for cam in detail.cameras:
-            offline += cam.state != "ok"
-            cameras.add_row(
-                cam.name,
-                Content.styled(cam.state.upper(), STATE_STYLE.get(cam.state, "")),
-                _when(cam.since),
-                cam.detail,
-                key=cam.camera_id,
-            )
-        self.query_one("#cameras-title", Label).update(
-            f"Cameras: {len(detail.cameras) - offline}/{len(detail.cameras)} online"
+            counts[cam.state] = counts.get(cam.state, 0) + 1
+        fill_table(
+            self.query_one("#cameras", DataTable),
+            ("Camera", STATE, "Since", "Detail"),
+            (
+                (
+                    cam.camera_id,
+                    (
+                        cam.name,
+                        Content.styled(cam.state.upper(), STATE_STYLE.get(cam.state, "")),
+                        _when(cam.since),
+                        cam.detail,
+                    ),
+                )
+                for cam in detail.cameras
+            ),
         )
-        latest = self.query_one("#latest", DataTable)
-        latest.clear()
-        for sample in detail.latest:
-            latest.add_row(
-                sample.ts.strftime("%H:%M:%S"),
-                sample.check,
-                sample.subject,
-                Content.styled(sample.state.upper(), STATE_STYLE.get(sample.state, "")),
-                _value(sample.check, sample.value),
-                sample.detail,
+        title = f"Cameras: {counts['ok']}/{len(detail.cameras)} online"
+        if counts["unknown"]:
+            title += f", {counts['unknown']} not checked"
+        self.query_one("#cameras-title", Label).update(title)
+        fill_table(
+            self.query_one("#latest", DataTable),
+            ("Time", "Check", "Subject", STATE, "Value", "Detail"),
+            (
+                (
+                    None,
+                    (
+                        sample.ts.strftime("%H:%M:%S"),
+                        SHORT_CHECK.get(sample.check, sample.check),
+                        names.get(sample.subject, sample.subject),
+                        Content.styled(sample.state.upper(), STATE_STYLE.get(sample.state, "")),
+                        _value(sample.check, sample.value),
+                        sample.detail,
+                    ),
+                )
+                for sample in detail.latest
+            ),
+        )
+
+    def _show_availability(self, detail: ServerDetail) -> None:
+        """Per check; none at all while the figures rest on less than a day of data."""
+        row = detail.row
+        shown = availability_text(row.availability_30d, row.availability_known_s)
+        title = f"Availability, last {AVAILABILITY_DAYS} d"
+        known = row.availability_known_s
+        if shown == "n/a":
+            text = "n/a: less than a day of data so far" if detail.availability else MISSING
+        else:
+            text = "   ".join(
+                f"{check} {_pct(value)}" for check, value in detail.availability.items()
             )
+            if shown.startswith("~") and known is not None:
+                title += f" (only {known / 86400:.1f} d of data)"
+        self.query_one("#availability-title", Label).update(title)
+        self.query_one("#availability", Static).update(text or MISSING)
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self.query_one("#history-title", Label).update(
-            f"History over {message.period} (t: 24 h / 7 d / 30 d)"
+            f"History, last {message.period}, times in UTC (t: 24 h · 7 d · 30 d)"
         )
-        for key, data, fmt in (
-            ("cpu", message.cpu, lambda v: f"{v:.0f}%"),
-            ("disk", message.disk, format_rate),
+        for key, data, fmt, top in (
+            ("cpu", message.cpu, lambda v: f"{v:.0f}%", 100.0),
+            ("disk", message.disk, format_rate, 0.0),
         ):
-            name = "CPU" if key == "cpu" else "Disk write"
             if data.mean is None:
-                text = f"{name}: no data"
+                text = "no data"
             else:
-                text = f"{name} {fmt(data.low)}..{fmt(data.high)}\n  mean {fmt(data.mean)}"
-            self.query_one(f"#{key}-label", Static).update(text)
-            self.query_one(f"#{key}", Sparkline).data = data.values
+                text = f"{fmt(data.low)} to {fmt(data.high)}, mean {fmt(data.mean)}"
+            self.query_one(f"#{key}-stats", Static).update(text)
+            self.query_one(f"#{key}", TimePlot).show(data.points, message.since, message.until, top)
+        self.query_one("#axis", TimeAxis).span = (message.since, message.until)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -248,7 +312,9 @@ class DetailScreen(NlsScreen):
     async def _check_now(self) -> None:
         self.notify(f"Probing {self.server_id}…", timeout=2)
         result = await self.source.check_now([self.server_id])
-        self.notify(f"{self.server_id}: {len(result.samples)} samples stored", timeout=3)
+        stored = len(result.samples)
+        noun = "sample" if stored == 1 else "samples"
+        self.notify(f"{self.server_id}: {stored} {noun} stored", timeout=3)
         self.load_detail()
 
 

@@ -117,7 +117,7 @@ class FleetScreen(NlsScreen):
             seen.setdefault(row.installer_id, row.installer_name)
             counts[row.installer_id] = counts.get(row.installer_id, 0) + 1
         options = [(ALL, "All installers")] + [
-            (key, f"{name}  ({key}, {counts[key]} servers)")
+            (key, f"{name}  ({key}, {counts[key]} server{'' if counts[key] == 1 else 's'})")
             for key, name in sorted(seen.items(), key=lambda kv: kv[1].casefold())
         ]
         self.app.push_screen(

@@ -3,9 +3,10 @@ recurring by cron), and removal. Windows are stored by the source; removal is so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,7 +18,7 @@ from console.errors import NlsError
 from console.monitor.maintenance import SCOPE_KINDS, MaintenanceWindow
 from console.monitor.windowtext import WindowText, read_window
 from console.tui.bindings import Context, bindings_for
-from console.tui.screens.base import ListScreen, NlsModal
+from console.tui.screens.base import ListScreen, NlsModal, Row
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("scope_id", "Scope id", "server, customer or installer id"),
@@ -36,20 +37,35 @@ def form_text(values: Mapping[str, str], *, scope_kind: str) -> WindowText:
     return WindowText(scope_kind=scope_kind, **{key: values.get(key, "") for key, _, _ in FIELDS})
 
 
-def describe_when(w: MaintenanceWindow) -> str:
+def describe_when(w: MaintenanceWindow, zone: str = "UTC") -> str:
+    """When the window applies, in `zone` (named): a recurring window in its own zone."""
     if w.cron:
+        tz = w.timezone or zone
         bounds = ""
         if w.starts or w.ends:
-            bounds = f" ({_short(w.starts)}→{_short(w.ends)})"
-        return f"{w.cron} {w.timezone} for {w.duration_min} min{bounds}"
-    starts, ends = _short(w.starts), _short(w.ends)
+            bounds = f" ({_short(w.starts, tz)}→{_short(w.ends, tz)})"
+        return f"{w.cron} {tz} for {w.duration_min} min{bounds}"
+    starts, ends = _short(w.starts, zone), _short(w.ends, zone)
     if starts[:10] == ends[:10]:
         ends = ends[11:]
-    return f"{starts}→{ends} UTC"
+    return f"{starts}→{ends} {zone}"
 
 
-def _short(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def _short(value: datetime | None, zone: str = "UTC") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(_zone(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class MaintenanceForm(NlsModal):
@@ -74,10 +90,13 @@ class MaintenanceForm(NlsModal):
         Binding("ctrl+s", "save", "Save", id="form.save"),
     ]
 
-    def __init__(self, *, scope_kind: str = "server", scope_id: str = "") -> None:
+    def __init__(self, *, scope_kind: str = "server", scope_id: str = "", zone: str = "") -> None:
+        """`zone`: the scope's zone as known when the form opens, shown as the default (the
+        zone itself is read again from the scope entered when the window is saved)."""
         super().__init__()
         self.scope_kind = scope_kind
         self.scope_id = scope_id
+        self.zone = zone
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -94,6 +113,8 @@ class MaintenanceForm(NlsModal):
             for key, label, hint in FIELDS:
                 with Horizontal():
                     yield Label(label, classes="field-label")
+                    if key == "timezone" and self.zone:
+                        hint = f"default: the scope's zone ({self.zone})"
                     yield Input(
                         self.scope_id if key == "scope_id" else "",
                         placeholder=hint,
@@ -171,32 +192,43 @@ class MaintenanceScreen(ListScreen):
     def __init__(self) -> None:
         super().__init__()
         self.windows: list[MaintenanceWindow] = []
+        self.zones: dict[tuple[str, str], str] = {}
+        """Each listed scope's zone, asked of the source as the windows are fetched."""
 
     async def fetch(self) -> list[MaintenanceWindow]:
-        return await self.source.maintenance_list()
+        windows = await self.source.maintenance_list()
+        for scope in {(w.scope_kind, w.scope_id) for w in windows} - self.zones.keys():
+            try:
+                self.zones[scope] = await self.source.scope_zone(*scope)
+            except NlsError:  # a scope no longer configured: its times read in UTC
+                self.zones[scope] = "UTC"
+        return windows
 
-    def show(self, table: DataTable[Any], items: Sequence[MaintenanceWindow]) -> str:
+    def rows(self, items: Sequence[MaintenanceWindow]) -> Iterable[Row]:
         self.windows = list(items)
         now = self.nls_app.clock()
-        active = 0
         for w in items:
-            on_now = w.occurrence_at(now) is not None
-            active += on_now
-            table.add_row(
+            zone = w.timezone or self.zones.get((w.scope_kind, w.scope_id), "UTC")
+            cells = (
                 str(w.id),
-                "ACTIVE" if on_now else "",
+                "ACTIVE" if w.occurrence_at(now) is not None else "",
                 f"{w.scope_kind} {w.scope_id}",
-                describe_when(w),
+                describe_when(w, zone),
                 w.reason,
-                _short(w.announced_at),
+                f"{_short(w.announced_at, zone)} {zone}",
                 w.created_by,
-                key=str(w.id),
             )
-        return f"{len(items)} windows, {active} active now · a adds · d removes"
+            yield str(w.id), cells
+
+    def summary(self, items: Sequence[MaintenanceWindow]) -> str:
+        now = self.nls_app.clock()
+        active = sum(w.occurrence_at(now) is not None for w in items)
+        return f"{plural(len(items), 'window')}, {active} active now · a adds · d removes"
 
     def action_add_window(self) -> None:
-        server = self.nls_app.cursor_server_id()
-        self.app.push_screen(MaintenanceForm(scope_id=server or ""), self._form_done)
+        server = self.nls_app.cursor_server_id() or ""
+        zone = next((r.timezone for r in self.nls_app.known_rows() if r.server_id == server), "")
+        self.app.push_screen(MaintenanceForm(scope_id=server, zone=zone), self._form_done)
 
     def _form_done(self, window: MaintenanceWindow | None) -> None:
         if window is not None:

@@ -7,6 +7,8 @@ Never offered in an installer-scoped console: SQL would see every installer's da
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,9 +26,39 @@ from console.tui.header import NlsHeader
 from console.tui.screens.base import NlsModal, NlsScreen
 from console.tui.screens.picker import PickerScreen
 
-DEFAULT_QUERY = """-- tables: samples, current_state, state_changes, servers, customers, installers,
--- cameras, cycles, outbox, maintenance
-SELECT check_name, state, count(*) AS n FROM current_state GROUP BY ALL ORDER BY ALL"""
+
+def store_tables() -> list[str]:
+    """Every table the store's migrations create, in the order they create them: read from the
+    shipped migrations, so a table added by a new migration is listed without touching this."""
+    from importlib import resources
+
+    found: list[str] = []
+    folder = resources.files("sql").joinpath("migrations")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            for name in CREATE_TABLE.findall(entry.read_text(encoding="utf-8")):
+                if name.lower() not in found:
+                    found.append(name.lower())
+    return found
+
+
+def default_query(width: int = 88) -> str:
+    """The editor's first query, under a comment naming every table."""
+    lines = textwrap.wrap(
+        ", ".join(store_tables()),
+        width=width,
+        initial_indent="-- tables: ",
+        subsequent_indent="-- ",
+    )
+    return "\n".join(
+        [
+            *lines,
+            "SELECT check_name, state, count(*) AS n FROM current_state GROUP BY ALL ORDER BY ALL",
+        ]
+    )
+
+
+CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I | re.M)
 HISTORY_LIMIT = 200
 EXPORT_FORMATS = ("csv", "parquet")
 
@@ -143,19 +175,23 @@ class SqlScreen(NlsScreen):
         self.history = QueryHistory(self.nls_app.state_file("sql_history.jsonl"))
         self.table: Any = None
         self.last_query = ""
+        self.result_summary = ""
+        self.runs = 0
+        """Queries answered (result or error) so far: what a test waits on after a run."""
 
     def compose(self) -> ComposeResult:
         yield NlsHeader(self.TITLE)
         with Vertical():
             yield TextArea(
-                self.history.queries[0] if self.history.queries else DEFAULT_QUERY,
+                self.history.queries[0] if self.history.queries else default_query(),
                 id="editor",
                 compact=True,
                 show_line_numbers=False,
                 tab_behavior="focus",
             )
             yield Static(
-                "ctrl+r runs the query (read-only) · ctrl+o history · esc leaves the editor",
+                "ctrl+r runs the query (read-only) · ctrl+n new query · ctrl+o history · "
+                "esc leaves the editor",
                 id="sql-status",
             )
             with Container(id="results"):
@@ -195,23 +231,49 @@ class SqlScreen(NlsScreen):
         self.table = message.table
         self.last_query = message.query
         rows = message.table.num_rows
+        columns = message.table.num_columns
         timing = f" in {message.elapsed * 1000:.0f} ms" if self.show_timing else ""
-        self._status(
-            f"{rows:,} row{'s' if rows != 1 else ''}, {message.table.num_columns} columns"
-            f"{timing} · ctrl+s CSV · ctrl+t Parquet",
-            error=False,
+        self.result_summary = (
+            f"{rows:,} row{'s' if rows != 1 else ''}, "
+            f"{columns} column{'s' if columns != 1 else ''}{timing}"
         )
+        self._status(f"{self.result_summary} · ctrl+s CSV · ctrl+t Parquet", error=False)
         results = self.query_one("#results", Container)
         await results.remove_children()
         await results.mount(
             DataTable(backend=ArrowBackend(message.table), id="result-table", max_rows=None)
         )
+        self.call_after_refresh(self._hint_hidden_columns)
+        self.runs += 1
+
+    def _hint_hidden_columns(self) -> None:
+        """Say when the result is wider than the screen: columns off to the right are otherwise
+        invisible until someone thinks of scrolling."""
+        tables = self.query("#result-table")
+        if not tables or self.table is None or self.query_one("#sql-status").has_class("error"):
+            return
+        table = tables.first(DataTable)
+        room = table.scrollable_content_region.width
+        used = 0
+        fit = 0
+        for col in table.ordered_columns:
+            used += col.render_width
+            if used > room:
+                break
+            fit += 1
+        total = self.table.num_columns
+        hidden = f" · {fit} of {total} columns fit: → scrolls right" if fit < total else ""
+        self._status(f"{self.result_summary}{hidden} · ctrl+s CSV · ctrl+t Parquet", error=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._hint_hidden_columns)
 
     def on_query_failed(self, message: QueryFailed) -> None:
         self.history.add(message.query)
         error = message.error
         text = str(error).strip() or type(error).__name__
         self._status(f"{type(error).__name__}: {text}", error=True)
+        self.runs += 1
 
     def _status(self, text: str, *, error: bool) -> None:
         status = self.query_one("#sql-status", Static)
@@ -220,6 +282,11 @@ class SqlScreen(NlsScreen):
 
     def action_focus_editor(self) -> None:
         self.query_one("#editor", TextArea).focus()
+
+    def action_clear_editor(self) -> None:
+        """An empty editor for a new query; what was there stays in the history once run."""
+        self.query_text = ""
+        self.action_focus_editor()
 
     def action_leave_editor(self) -> None:
         tables = self.query("#result-table")
@@ -246,7 +313,7 @@ class SqlScreen(NlsScreen):
             self.notify("Run a query first: there is nothing to export.", severity="warning")
             return
         stamp = self.nls_app.clock().strftime("%Y%m%d-%H%M%S")
-        default = Path.cwd() / f"nls-query-{stamp}.{fmt}"
+        default = self.nls_app.export_dir / f"nls-query-{stamp}.{fmt}"
 
         def chosen(path: Path | None) -> None:
             if path is not None:
@@ -259,6 +326,7 @@ class SqlScreen(NlsScreen):
         """Write the current result to `path` on a thread; the file system is I/O."""
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
         rows = write_table(self.table, path, fmt)
         self.app.call_from_thread(
             self.notify, f"Wrote {rows:,} rows to {path}", title="Export", timeout=6

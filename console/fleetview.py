@@ -263,7 +263,8 @@ class FleetSource(Protocol):
         ...
 
     async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
-        """The incident, its events and its timers at `now` (default: the clock)."""
+        """The incident, its events and its timers at `now` (default: the clock); an
+        installer's staff get no internal notes but their own staff's and monitoring's."""
         ...
 
     async def incidents(

@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -234,6 +234,55 @@ async def test_incident_calls_are_scoped_checked_and_authored_by_the_peer(site: 
         (ALPHA, "note"),
         (ALPHA, "customer-message"),
     ]
+    assert "Traceback" not in s.daemons[0].log
+
+
+async def test_installer_staff_do_not_read_the_desks_internal_notes(site: Any) -> None:
+    """Notes are internal: on their own incident an installer's staff read the desk's replies,
+    their own staff's notes and monitoring's fault notes, never an ops note, whether they show
+    the incident (the console's incident screen makes this call), list it (the event count) or
+    run `nls incident show`. Ops read every note."""
+    require_users()
+    s, sock = await open_site(site)  # one outage incident each for secutec and alarmes-wallonie
+    every = {"call": "incidents", "args": {"where": None, "now": None}}
+    _, listed = await raw_as(OPS, sock, [{"hello": None}, every])
+    mine = next(r["incident"]["id"] for r in listed["r"] if r["incident"]["installer"] == "secutec")
+
+    def event(kind: str, text: str) -> dict[str, Any]:
+        args = {"incident_id": mine, "kind": kind, "text": text, "at": None}
+        return {"call": "incident_event", "args": args}
+
+    secret, reply = "customer owes two invoices: no site visit", "a technician comes tomorrow"
+    _, wrote_note, wrote_reply = await raw_as(
+        OPS, sock, [{"hello": None}, event("note", secret), event("reply", reply)]
+    )
+    _, theirs = await raw_as(ALPHA, sock, [{"hello": None}, event("note", "cable replaced")])
+    assert "r" in wrote_note and "r" in wrote_reply and theirs["r"]["author"] == ALPHA
+
+    now = datetime.now(UTC).isoformat()  # one instant for both views: timers are compared
+    show = {"call": "incident_show", "args": {"incident_id": mine, "now": now}}
+    at_now = {"call": "incidents", "args": {"where": None, "now": now}}
+    _, staff_view, staff_rows = await raw_as(ALPHA, sock, [{"hello": None}, show, at_now])
+    _, ops_view, ops_rows = await raw_as(OPS, sock, [{"hello": None}, show, at_now])
+    seen = [(e["author"], e["kind"], e["text"]) for e in staff_view["r"]["events"]]
+    everything = [(e["author"], e["kind"], e["text"]) for e in ops_view["r"]["events"]]
+    assert (OPS, "note", secret) in everything and (OPS, "note", secret) not in seen
+    assert [e for e in everything if e != (OPS, "note", secret)] == seen
+    assert (OPS, "reply", reply) in seen and (ALPHA, "note", "cable replaced") in seen
+    assert any(author == "monitoring" and kind == "note" for author, kind, _ in seen), seen
+    assert staff_view["r"]["timers"] == ops_view["r"]["timers"]  # timers count every event
+    (staff_row,) = staff_rows["r"]
+    ops_row = next(r for r in ops_rows["r"] if r["incident"]["id"] == mine)
+    assert (staff_row["events"], ops_row["events"]) == (len(seen), len(everything))
+
+    os.chmod(s.config, 0o644)  # attached, the command reads the configuration, not the store
+    command = [*nls_command(), "--config", str(s.config), "--socket", str(sock)]
+    command += ["incident", "show", str(mine)]
+    code, out, err = await run_as(ALPHA, *command)
+    assert code == 0 and "cable replaced" in out and reply in out, (out, err)
+    assert "invoices" not in out
+    code, out, err = await run_as(OPS, *command)
+    assert code == 0 and "invoices" in out, (out, err)
     assert "Traceback" not in s.daemons[0].log
 
 

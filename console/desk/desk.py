@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.clock import Clock
 from console.desk import store as db
-from console.desk.access import check_event, check_open
+from console.desk.access import check_event, check_open, readable_events, staff_resolver
 from console.desk.records import (
     Incident,
     IncidentDetail,
@@ -278,8 +278,14 @@ class Desk:
     # -- reads ------------------------------------------------------------------------------
 
     async def show(
-        self, scope: str | None, incident_id: int, now: datetime | None
+        self,
+        scope: str | None,
+        incident_id: int,
+        now: datetime | None,
+        reader: Caller | None = None,
     ) -> IncidentDetail:
+        """The incident at `now`; `reader` (None: the desk) reads the part of its history
+        console.desk.access allows, its timers still count every event."""
         at = self._instant(now, None, "--now") if now is not None else self.clock()
         kept = self.open.get(incident_id)
         if kept is None:
@@ -295,17 +301,22 @@ class Desk:
         timers = kept.timers(to_us(at))
         return IncidentDetail(
             _as_of(kept.incident, kept.events, at),
-            kept.events,
+            readable_events(reader, kept.events, staff_resolver(self.config.access)),
             tuple(timer_row(kept.policy, t, to_us(at)) for t in timers if kept.policy),
             at,
         )
 
     async def incidents(
-        self, scope: str | None, query: IncidentQuery, now: datetime | None
+        self,
+        scope: str | None,
+        query: IncidentQuery,
+        now: datetime | None,
+        reader: Caller | None = None,
     ) -> list[IncidentRow]:
         """Incidents in scope matching `query` at `now` (default: the clock). A `now` in the
         past shows the past: incidents opened later are left out, and each one's status is the
-        one its events had then."""
+        one its events had then. Event counts are of what `reader` may read (see show)."""
+        staff_of = staff_resolver(self.config.access)
         clock = self.clock()
         at = self._instant(now, None, "--now") if now is not None else clock
         past = at < clock - FUTURE_SLACK
@@ -334,13 +345,14 @@ class Desk:
                 for t in timers
             ):
                 continue
+            readable = [e for e in readable_events(reader, kept.events, staff_of) if e.at <= at]
             rows.append(
                 IncidentRow(
                     incident,
                     timer_row(kept.policy, urgent, at_us) if urgent and kept.policy else None,
                     breached,
-                    sum(1 for e in kept.events if e.at <= at),
-                    max((e.at for e in kept.events if e.at <= at), default=None),
+                    len(readable),
+                    max((e.at for e in readable), default=None),
                 )
             )
         rows.sort(key=_due_order)

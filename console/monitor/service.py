@@ -768,12 +768,14 @@ class FleetView:
         )
 
     async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
-        return await self.service.desk.show(self.installer, incident_id, now)
+        return await self.service.desk.show(self.installer, incident_id, now, self.caller)
 
     async def incidents(
         self, where: IncidentQuery | None = None, now: datetime | None = None
     ) -> list[IncidentRow]:
-        return await self.service.desk.incidents(self.installer, where or IncidentQuery(), now)
+        return await self.service.desk.incidents(
+            self.installer, where or IncidentQuery(), now, self.caller
+        )
 
     async def incident_stats(self, month: str) -> list[IncidentStats]:
         return await self.service.desk.stats(self.installer, month)

@@ -10,7 +10,12 @@ Run: .venv/bin/python bench/bench_sla.py [--incidents 1000] [--events 20] [--run
    them over; the first pass (which builds each calendar's yearly tables and loads the
    holidays) is shown apart. Also every next_reply/periodic_update cycle (all_cycles=True,
    what monthly statistics need).
-2. `nls sla due` as a whole process (interpreter start, imports, reading the configuration,
+2. The incidents screen's path: `Desk.incidents` over the same N open incidents as kept in
+   memory by the owning process (kept histories, each incident's most urgent timer as a
+   `TimerRow` with its at-risk and urgent instants, sorted by what is due next), which the
+   screen fetches every 15 s and after each change; and the screen's one-second tick between
+   fetches (countdown and state text of every row from those instants, no calendar).
+3. `nls sla due` as a whole process (interpreter start, imports, reading the configuration,
    holidays, the answer); target under 0.5 s. Wall and CPU seconds per run.
 
 On a machine shared with other work, wall times stretch with the load (`uptime` is printed);
@@ -123,6 +128,54 @@ def bench_timers(n: int, events: int, runs: int) -> None:
         )
 
 
+def bench_screen(n: int, events: int, runs: int) -> None:
+    import asyncio
+
+    from console.desk.desk import Desk, Kept
+    from console.desk.records import Incident, IncidentEvent, IncidentQuery
+    from console.desk.text import countdown, live_state
+    from console.directory import Directory
+
+    config = load_config(ROOT / "config.example.toml")
+    desk = Desk(config, Directory(config), None, lambda: NOW)  # type: ignore[arg-type]
+    for k, (policy, priority, opened, history) in enumerate(make_incidents(n, events), start=1):
+        incident = Incident(
+            k, f"incident {k}", "problem", priority, priority, "open", None, "c", "i",
+            policy.name, opened, opened, "ops", "manual",
+        )  # fmt: skip
+        kept = tuple(
+            IncidentEvent(k, seq, e.at, e.at, e.author, e.kind, e.text)
+            for seq, e in enumerate(history, start=1)
+        )
+        desk.open[k] = Kept(incident, kept, policy)
+    query = IncidentQuery(open_only=True)
+    rows = asyncio.run(desk.incidents(None, query, None))  # reads every history once
+    walls, cpus = [], []
+    for _ in range(runs):
+        start, cpu = time.perf_counter(), time.process_time()
+        rows = asyncio.run(desk.incidents(None, query, None))
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    print(f"incidents screen: Desk.incidents over {n} open incidents ({len(rows)} rows)")
+    print(
+        f"  fetch: wall median {statistics.median(walls) * 1000:.1f} ms (min "
+        f"{min(walls) * 1000:.1f}, max {max(walls) * 1000:.1f}), cpu median "
+        f"{statistics.median(cpus) * 1000:.1f} ms; target < 50 ms"
+    )
+    ticks = []
+    for second in range(runs):
+        now = NOW + timedelta(seconds=second)
+        start = time.perf_counter()
+        for row in rows:
+            countdown(row.timer, now)
+            live_state(row.timer, now)
+        ticks.append(time.perf_counter() - start)
+    print(
+        f"  one-second tick (countdown and state of {len(rows)} rows): median "
+        f"{statistics.median(ticks) * 1000:.2f} ms"
+    )
+
+
 def bench_due(runs: int) -> None:
     command = [
         str(ROOT / ".venv" / "bin" / "nls"),
@@ -169,6 +222,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     bench_timers(args.incidents, args.events, args.runs)
+    bench_screen(args.incidents, args.events, args.runs)
     bench_due(args.runs)
 
 

@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentMark,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+)
 from console.directory import ScopeKind
 from console.errors import AccessDenied as AccessDenied  # re-exported: screens catch it
 from console.monitor.maintenance import MaintenanceWindow
@@ -53,6 +62,8 @@ class ServerRow:
     minutes of data is not a month's, and views must not present it as one."""
     quiet_until: datetime | None = None
     note: str = ""
+    incident: IncidentMark | None = None
+    """The server's open incident whose timer is due first (see console.desk)."""
     timezone: str = "UTC"
     """The IANA zone of the server's customer: its local time, for maintenance and mails."""
     kind: Literal["server", "web"] = "server"
@@ -232,7 +243,8 @@ class FleetSource(Protocol):
     """What a console may ask of an engine, embedded or attached over the daemon's socket.
 
     An installer-scoped source behaves as if other installers' servers did not exist: snapshot,
-    updates, detail and history never show them, and `sql` raises AccessDenied.
+    updates, detail and history never show them, nor the incident calls their incidents, and
+    `sql` raises AccessDenied.
 
     Adding a method: declare it here, implement it in `FleetView` (console/monitor/service.py)
     and add its `remote_call` line to `RemoteSource`; the wire reads the argument and result
@@ -327,6 +339,43 @@ class FleetSource(Protocol):
         """Stage a chunk of a history import (ops only); with `commit` store every staged row
         in one transaction, skipping samples already stored. Nothing is stored unless the
         commit succeeds; closing the source drops what was staged."""
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        """Open an incident by hand (a call, a question, a wish, an RMA) under the customer's
+        SLA policy; `at` back-dates it (default: now). Its author is the caller's account; an
+        installer's staff get AccessDenied (console.desk.access)."""
+        ...
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        """Append an event (customer-message, reply, note, ack, waiting, resume, resolve, close,
+        reopen, priority) as the caller; UsageError and nothing written when the incident
+        refuses it, AccessDenied when the caller's role may not write it (an installer's staff
+        add only notes and customer messages, at the current time)."""
+        ...
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        """The incident, its events and its timers at `now` (default: the clock); an
+        installer's staff get no internal notes but their own staff's and monitoring's."""
+        ...
+
+    async def incidents(
+        self, where: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        """Incidents in scope matching `where` (None: all), what is due next first."""
+        ...
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        """Per customer: requests against the quota, questions, contacts, timers met and
+        breached in a calendar month "YYYY-MM" (in each policy's zone)."""
         ...
 
     async def mail(self, key: str) -> MailMessage:

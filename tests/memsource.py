@@ -16,8 +16,16 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+)
 from console.directory import ScopeKind
-from console.errors import NotFound
+from console.errors import NotFound, UsageError
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -34,6 +42,8 @@ from console.fleetview import (
 from console.monitor.fleetrows import counts
 from console.monitor.maintenance import MaintenanceWindow
 from console.monitor.sample import Sample
+from console.sla.lifecycle import status_after
+from console.sla.timers import Event
 from console.units import format_rate
 
 _CLOSED = object()
@@ -73,8 +83,11 @@ class MemorySource:
         windows: Sequence[MaintenanceWindow] = (),
         mail_enabled: bool = True,
         zones: dict[str, str] | None = None,
+        incidents: Sequence[IncidentDetail] = (),
     ) -> None:
         self.mode = mode
+        self._incidents = {d.incident.id: d for d in incidents}
+        self.author = "memory-user"
         self.zones = zones or {}
         self._installer = installer
         self._clock = clock
@@ -293,7 +306,7 @@ class MemorySource:
                 {
                     k: v
                     for k, v in dataclasses.asdict(r).items()
-                    if k not in ("failing", "quiet_until")
+                    if k not in ("failing", "quiet_until", "incident")
                 }
                 for r in self._rows.values()
             ]
@@ -419,6 +432,89 @@ class MemorySource:
             if mail.row.key == key and self._mail_visible(mail):
                 return mail
         raise KeyError(f"no mail {key!r}")
+
+    # -- the incident desk: the given details, kept as they are (timers are not recomputed) --
+
+    def _incident_visible(self, incident: Incident) -> bool:
+        return self._installer is None or incident.installer == self._installer
+
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        rows = [r for r in self._rows.values() if r.customer_id == customer]
+        if not rows:
+            raise NotFound(f"no customer {customer!r}")
+        now = self._clock()
+        incident = Incident(
+            max(self._incidents, default=0) + 1, title or f"{incident_type} from {customer}",
+            incident_type, priority, priority, "open", server, customer, rows[0].installer_id,
+            "memory", at or now, now, self.author, "manual",
+        )  # fmt: skip
+        self._incidents[incident.id] = IncidentDetail(incident, (), (), now)
+        return incident
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        detail = await self.incident_show(incident_id)
+        if kind == "note" and not text.strip():
+            raise UsageError("an empty note: give its text with --text")
+        now = self._clock()
+        event = IncidentEvent(
+            incident_id, len(detail.events) + 1, at or now, now, self.author, kind, text
+        )
+        events = (*detail.events, event)
+        history = [Event(e.at, e.kind, e.author, e.text) for e in events]
+        incident = dataclasses.replace(detail.incident, status=status_after(history))
+        self._incidents[incident_id] = dataclasses.replace(detail, incident=incident, events=events)
+        return event
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        detail = self._incidents.get(incident_id)
+        if detail is None or not self._incident_visible(detail.incident):
+            raise NotFound(f"no incident {incident_id}; see `nls incident list`")
+        return dataclasses.replace(detail, now=now or self._clock())
+
+    async def incidents(
+        self, where: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        q = where or IncidentQuery()
+        rows = []
+        for detail in self._incidents.values():
+            i = detail.incident
+            if not self._incident_visible(i) or (q.open_only and not i.is_open):
+                continue
+            if any(
+                want is not None and have != want
+                for have, want in (
+                    (i.installer, q.installer),
+                    (i.customer, q.customer),
+                    (i.server, q.server),
+                    (i.priority, q.priority),
+                    (i.status, q.status),
+                )
+            ):
+                continue
+            timers = [t for t in detail.timers if t.open]
+            first = min(timers, key=lambda t: t.due, default=None)
+            breached = sum(1 for t in timers if t.state == "breached")
+            if q.breaching and not any(
+                t.state == "breached" or t.warning != "none" for t in timers
+            ):
+                continue
+            last = max((e.at for e in detail.events), default=None)
+            rows.append(IncidentRow(i, first, breached, len(detail.events), last))
+        rows.sort(key=lambda r: (r.timer is None, r.timer.due if r.timer else r.incident.opened_at))
+        return rows
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        return []
 
     async def close(self) -> None:
         for queue in self._queues:

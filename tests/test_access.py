@@ -12,8 +12,10 @@ import asyncio
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from console.store.database import Store
 from tests.test_boundary import add_sections, socket_of
@@ -155,6 +157,133 @@ async def test_roles_come_from_the_peers_unix_credentials(site: Any) -> None:
 
     assert "Traceback" not in daemon.log
     assert "event=client_refused" in daemon.log
+
+
+async def test_incident_calls_are_scoped_checked_and_authored_by_the_peer(site: Any) -> None:
+    """Over the socket an installer's staff see only their installer's incidents and add only
+    notes and their own messages to them, authored by their account; every argument is checked
+    against its bounds before the desk sees it."""
+    require_users()
+    s, sock = await open_site(site)  # one outage incident each for secutec and alarmes-wallonie
+    _, listed = await raw_as(
+        OPS, sock, [{"hello": None}, {"call": "incidents", "args": {"where": None, "now": None}}]
+    )
+    by_installer = {r["incident"]["installer"]: r["incident"]["id"] for r in listed["r"]}
+    mine, theirs = by_installer["secutec"], by_installer["alarmes-wallonie"]
+    opened_at = datetime.fromisoformat(listed["r"][0]["incident"]["opened_at"])
+    this_month = opened_at.astimezone(ZoneInfo("Europe/Brussels")).strftime("%Y-%m")  # policy's
+
+    def event(incident: int, kind: str, text: str = "", **more: Any) -> dict[str, Any]:
+        args = {"incident_id": incident, "kind": kind, "text": text, "at": None, **more}
+        return {"call": "incident_event", "args": args}
+
+    opening = {"customer": "cust-001", "priority": "P1", "server": None}
+    opening |= {"incident_type": "problem", "title": "", "at": None}
+    answers = await raw_as(
+        ALPHA,
+        sock,
+        [
+            {"hello": None},
+            {"call": "incidents", "args": {"where": None, "now": None}},
+            {"call": "incident_show", "args": {"incident_id": theirs, "now": None}},
+            event(mine, "note", "camera 1 cable replaced"),
+            event(mine, "customer-message", "still dark"),
+            event(mine, "resolve"),
+            event(mine, "note", "back then", at="2026-01-01T00:00:00Z"),
+            event(theirs, "note", "not mine"),
+            {"call": "incident_open", "args": opening},
+            event(mine, "note", "x" * 100_001),
+            event(mine, "n" * 65, "x"),
+            event(2**70, "note", "x"),
+            event(mine, "note", "x", author="claimed"),
+            {"call": "incident_stats", "args": {"month": this_month}},
+        ],
+    )
+    welcome, rows, foreign_show, note, said, resolve, backdated, foreign, opened, *rest = answers
+    too_long, bad_kind, bad_id, unknown_arg, stats = rest
+    assert welcome["r"]["installer"] == "secutec"
+    assert [r["incident"]["id"] for r in rows["r"]] == [mine]
+    assert foreign_show["e"] == "NotFound" and foreign["e"] == "NotFound"
+    assert (note["r"]["author"], note["r"]["kind"]) == (ALPHA, "note")
+    assert (said["r"]["author"], said["r"]["kind"]) == (ALPHA, "customer-message")
+    assert resolve["e"] == "AccessDenied" and "not 'resolve'" in resolve["msg"]
+    assert backdated["e"] == "AccessDenied" and "back-date" in backdated["msg"]
+    assert opened["e"] == "AccessDenied" and "cannot open incidents" in opened["msg"]
+    for bad, words in [
+        (too_long, "'text'"),
+        (bad_kind, "'kind'"),
+        (bad_id, "'incident_id'"),
+        (unknown_arg, "unknown argument 'author'"),
+    ]:
+        assert bad["t"] == "error" and bad["e"] == "BadRequest" and words in bad["msg"], bad
+    month = {"call": "incident_stats", "args": {"month": this_month}}
+    _, everyone = await raw_as(OPS, sock, [{"hello": None}, month])
+    _, narrowed = await raw_as(OPS, sock, [{"hello": "secutec"}, month])
+    assert stats["r"] == narrowed["r"] and len(everyone["r"]) > len(stats["r"]) > 0
+
+    _, shown = await raw_as(
+        OPS, sock, [{"hello": None}, {"call": "incident_show", "args": {"incident_id": mine}}]
+    )
+    assert shown["e"] == "BadRequest" and "missing argument 'now'" in shown["msg"]
+    _, shown = await raw_as(
+        OPS,
+        sock,
+        [{"hello": None}, {"call": "incident_show", "args": {"incident_id": mine, "now": None}}],
+    )
+    assert [(e["author"], e["kind"]) for e in shown["r"]["events"]][-2:] == [
+        (ALPHA, "note"),
+        (ALPHA, "customer-message"),
+    ]
+    assert "Traceback" not in s.daemons[0].log
+
+
+async def test_installer_staff_do_not_read_the_desks_internal_notes(site: Any) -> None:
+    """Notes are internal: on their own incident an installer's staff read the desk's replies,
+    their own staff's notes and monitoring's fault notes, never an ops note, whether they show
+    the incident (the console's incident screen makes this call), list it (the event count) or
+    run `nls incident show`. Ops read every note."""
+    require_users()
+    s, sock = await open_site(site)  # one outage incident each for secutec and alarmes-wallonie
+    every = {"call": "incidents", "args": {"where": None, "now": None}}
+    _, listed = await raw_as(OPS, sock, [{"hello": None}, every])
+    mine = next(r["incident"]["id"] for r in listed["r"] if r["incident"]["installer"] == "secutec")
+
+    def event(kind: str, text: str) -> dict[str, Any]:
+        args = {"incident_id": mine, "kind": kind, "text": text, "at": None}
+        return {"call": "incident_event", "args": args}
+
+    secret, reply = "customer owes two invoices: no site visit", "a technician comes tomorrow"
+    _, wrote_note, wrote_reply = await raw_as(
+        OPS, sock, [{"hello": None}, event("note", secret), event("reply", reply)]
+    )
+    _, theirs = await raw_as(ALPHA, sock, [{"hello": None}, event("note", "cable replaced")])
+    assert "r" in wrote_note and "r" in wrote_reply and theirs["r"]["author"] == ALPHA
+
+    now = datetime.now(UTC).isoformat()  # one instant for both views: timers are compared
+    show = {"call": "incident_show", "args": {"incident_id": mine, "now": now}}
+    at_now = {"call": "incidents", "args": {"where": None, "now": now}}
+    _, staff_view, staff_rows = await raw_as(ALPHA, sock, [{"hello": None}, show, at_now])
+    _, ops_view, ops_rows = await raw_as(OPS, sock, [{"hello": None}, show, at_now])
+    seen = [(e["author"], e["kind"], e["text"]) for e in staff_view["r"]["events"]]
+    everything = [(e["author"], e["kind"], e["text"]) for e in ops_view["r"]["events"]]
+    assert (OPS, "note", secret) in everything and (OPS, "note", secret) not in seen
+    assert [e for e in everything if e != (OPS, "note", secret)] == seen
+    assert (OPS, "reply", reply) in seen and (ALPHA, "note", "cable replaced") in seen
+    assert any(author == "monitoring" and kind == "note" for author, kind, _ in seen), seen
+    assert staff_view["r"]["timers"] == ops_view["r"]["timers"]  # timers count every event
+    (staff_row,) = staff_rows["r"]
+    ops_row = next(r for r in ops_rows["r"] if r["incident"]["id"] == mine)
+    assert (staff_row["events"], ops_row["events"]) == (len(seen), len(everything))
+
+    os.chmod(s.config, 0o644)  # attached, the command reads the configuration, not the store
+    command = [*nls_command(), "--config", str(s.config), "--socket", str(sock)]
+    command += ["incident", "show", str(mine)]
+    code, out, err = await run_as(ALPHA, *command)
+    assert code == 0 and "cable replaced" in out and reply in out, (out, err)
+    assert "invoices" not in out
+    code, out, err = await run_as(OPS, *command)
+    assert code == 0 and "invoices" in out, (out, err)
+    assert "Traceback" not in s.daemons[0].log
 
 
 _STAND_IN = (ROOT / "tests" / "test_daemon.py").read_text().split('_CONSOLE_STAND_IN = """')[1]

@@ -30,8 +30,18 @@ from console.daemon.runtime import (
     publish_pointer,
 )
 from console.daemon.wire import VERSION, DaemonUnavailable, Header, frame, raw
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentMark,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+    TimerRow,
+)
 from console.directory import ScopeKind
-from console.errors import NotFound
+from console.errors import NotFound, UsageError
 from console.fleetview import (
     AccessDenied,
     CameraRow,
@@ -46,12 +56,18 @@ from console.fleetview import (
     ServerRow,
     SourceInfo,
 )
-from console.identity import Caller
+from console.identity import Caller, this_process
 from console.monitor.maintenance import MaintenanceError, MaintenanceWindow
 from console.monitor.sample import Sample
+from console.sla.policy import SlaInputError
 from console.store.database import ReadOnlyError, StoreError
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+ME = this_process().user
+_TIMER = TimerRow(
+    "first_response", 0, "P1", "running", "none", "2 h on a 24/7 clock", T0,
+    T0 + timedelta(hours=2), None, 7200.0, T0 + timedelta(minutes=96), T0 + timedelta(minutes=105),
+)  # fmt: skip
 
 
 def row(n: int, installer: str, status: str = "up") -> ServerRow:
@@ -69,6 +85,7 @@ def row(n: int, installer: str, status: str = "up") -> ServerRow:
         last_check=T0,
         failing=(Failing("camera", "cam-2", 2, "camera offline"),),
         availability_30d=99.5,
+        incident=None if n != 1 else IncidentMark(3, "P1", 2, _TIMER),
     )
 
 
@@ -85,9 +102,10 @@ class MemoryFleet:
     def view(self, scope: Caller | str | None = None) -> MemoryView:
         """As FleetService.view: the daemon passes the peer's Caller, narrowed by its hello."""
         installer = scope.installer if isinstance(scope, Caller) else scope
+        author = scope.user if isinstance(scope, Caller) else "embedded-user"
         if installer is not None and installer not in {"a", "b"}:
             raise KeyError(f"unknown installer {installer!r}")
-        view = MemoryView(self, installer)
+        view = MemoryView(self, installer, author)
         self.views.append(view)
         return view
 
@@ -105,9 +123,10 @@ class MemoryFleet:
 class MemoryView:
     mode: Literal["embedded", "attached"] = "embedded"
 
-    def __init__(self, fleet: MemoryFleet, installer: str | None) -> None:
+    def __init__(self, fleet: MemoryFleet, installer: str | None, author: str) -> None:
         self.fleet = fleet
         self.installer = installer
+        self.author = author
         self.closed = False
         self.queues: list[asyncio.Queue[tuple[ServerRow, ...] | None]] = []
 
@@ -206,6 +225,49 @@ class MemoryView:
             MailRow("k1", T0, "alert", "s1", "a", ("a@x.be",), "[NLS] s1", "sent", 1, None, T0)
         ][:limit]
 
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        if priority != "P1":
+            raise SlaInputError(f"unknown priority {priority!r} in policy p; known: P1")
+        when = at or T0
+        return Incident(
+            7, title, incident_type, priority, priority, "open", server, customer,
+            self.installer or "a", "p", when, T0, self.author, "manual",
+        )  # fmt: skip
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        if incident_id != 7:
+            raise NotFound(f"no incident {incident_id}")
+        return IncidentEvent(incident_id, 2, at or T0, T0, self.author, kind, text)
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        incident = await self.incident_open("c", "P1")
+        timer = TimerRow(
+            "first_response", 0, "P1", "running", "at_risk", "4 h on a 24/7 clock", T0,
+            T0 + timedelta(hours=4), None, 3600.0, None, T0 + timedelta(hours=3, minutes=45),
+        )  # fmt: skip
+        event = await self.incident_event(incident_id, "note", "x")
+        return IncidentDetail(incident, (event,), (timer,), now or T0)
+
+    async def incidents(
+        self, where: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        detail = await self.incident_show(7, now)
+        query = where or IncidentQuery()
+        return [IncidentRow(detail.incident, detail.timers[0], 0, 1, T0)] if query.open_only else []
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        return [IncidentStats("c", "C", "p", month, 5, 4, True, 1, 6, 2, 1)]
+
     async def mail(self, key: str) -> MailMessage:
         if key != "k1":
             raise KeyError(f"no mail {key!r}")
@@ -298,6 +360,42 @@ async def test_every_method_round_trips_with_its_types(served: Any) -> None:
         )
         with pytest.raises(KeyError):
             await remote.mail("nope")
+
+
+async def test_incident_calls_round_trip_and_the_author_is_the_peer(served: Any) -> None:
+    """The daemon's view acts for the OS user at the other end of the socket (SO_PEERCRED),
+    whatever the client says; records, timers and errors come back typed."""
+    fleet, server = served
+    async with RemoteSource(server.path) as remote:
+        opened = await remote.incident_open("c", "P1", "s1", "question", "why", T0)
+        assert opened == await fleet.view(Caller(os.getuid(), ME, "ops")).incident_open(
+            "c", "P1", "s1", "question", "why", T0
+        )
+        assert opened.opened_by == ME != "embedded-user"
+        event = await remote.incident_event(7, "note", "called back")
+        assert (event.author, event.kind, event.text, event.at) == (
+            ME,
+            "note",
+            "called back",
+            T0,
+        )
+        detail = await remote.incident_show(7, T0)
+        assert detail.timers[0].due == T0 + timedelta(hours=4)
+        assert detail.timers[0].state_at(T0 + timedelta(hours=3, minutes=50)) == (
+            "running",
+            "urgent",
+        )
+        assert detail.timers[0].state_at(T0 + timedelta(hours=5)) == ("breached", "none")
+        rows = await remote.incidents(IncidentQuery(open_only=True))
+        assert [r.incident.id for r in rows] == [7] and rows[0].timer == detail.timers[0]
+        assert await remote.incidents() == []
+        stats = await remote.incident_stats("2026-03")
+        assert stats[0].over_quota and stats[0].month == "2026-03"
+        # the desk's SlaInputError crosses as its nearest console.errors class
+        with pytest.raises(UsageError, match="unknown priority 'P9'"):
+            await remote.incident_open("c", "P9")
+        with pytest.raises(NotFound, match="no incident 8"):
+            await remote.incident_event(8, "note", "x")
 
 
 async def test_sql_comes_back_as_an_arrow_table(served: Any) -> None:

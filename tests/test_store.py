@@ -32,6 +32,39 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
         assert store.migrate() == version
 
 
+LATE_MIGRATIONS = {
+    2: "SELECT count(*) FROM information_schema.columns WHERE column_name = 'removed_by'",
+    4: "SELECT count(*) FROM information_schema.tables WHERE table_name = 'incidents'",
+}
+
+
+@pytest.mark.parametrize("late", sorted(LATE_MIGRATIONS))
+def test_a_migration_numbered_below_the_newest_applied_is_still_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: int
+) -> None:
+    """Migration numbers are handed out to parallel branches: a store that reached 5 before
+    002 or 004 was merged gets it at its next start, once."""
+    import sql
+
+    path = tmp_path / "nls.duckdb"
+    everything = sql.migrations()
+    assert late in [v for v, _, _ in everything]
+    monkeypatch.setattr(sql, "migrations", lambda: [m for m in everything if m[0] != late])
+    with Store(path) as store:
+        assert store.scalar(LATE_MIGRATIONS[late]) == 0
+        newest = store.version()
+    monkeypatch.setattr(sql, "migrations", lambda: everything)
+    with Store(path) as store:
+        assert store.version() == newest
+        assert store.scalar(LATE_MIGRATIONS[late]) == 1
+        versions = [
+            r[0] for r in store.con.execute("SELECT version FROM schema_version").fetchall()
+        ]
+        assert sorted(versions) == sorted(v for v, _, _ in everything)
+    with Store(path) as store:
+        assert store.migrate() == newest
+
+
 def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
     with Store(tmp_path / "nls.duckdb") as store:
         for n, state in enumerate(["ok", "fail", "fail", "ok"]):

@@ -17,6 +17,7 @@ from console.cli.config_cmd import config_group
 from console.cli.credit import credit_group
 from console.cli.demo import demo
 from console.cli.import_cmd import import_group
+from console.cli.incident import incident_group
 from console.cli.mail import mail_group
 from console.cli.main import main
 from console.cli.maintenance import maintenance_group
@@ -38,6 +39,7 @@ main.add_command(fault)
 main.add_command(heal)
 main.add_command(demo)
 main.add_command(sla_group)
+main.add_command(incident_group)
 main.add_command(ssh_session)
 main.add_command(report_group)
 main.add_command(outage_group)

@@ -150,6 +150,7 @@ class Daemon:
             failing=sum(1 for s in samples if s.state == "fail"),
             unknown=sum(1 for s in samples if s.state == "unknown"),
             mails=batch.notifications,
+            incidents=len(batch.incident_servers),
             lag_s=round(batch.lag_s, 1) if batch.lag_s is not None else "",
             ms=round((batch.finished - batch.started).total_seconds() * 1000),
             store_ms=round(batch.timings.get("total", 0.0) * 1000),

@@ -211,6 +211,11 @@ class RemoteSource:
         _, blob = await self._request("report", kind, month, by, installer_id, customer_id)
         return pa.ipc.open_stream(blob).read_all()
 
+    incident_open = remote_call(FleetSource.incident_open)
+    incident_event = remote_call(FleetSource.incident_event)
+    incident_show = remote_call(FleetSource.incident_show)
+    incidents = remote_call(FleetSource.incidents)
+    incident_stats = remote_call(FleetSource.incident_stats)
     mail = remote_call(FleetSource.mail)
 
     async def close(self) -> None:

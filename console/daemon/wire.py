@@ -40,6 +40,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from console.desk.records import IncidentQuery
 from console.errors import BadRequest, NlsError
 from console.errors import DaemonUnavailable as DaemonUnavailable
 from console.errors import RemoteError as RemoteError
@@ -87,10 +88,14 @@ Query = Annotated[str, msgspec.Meta(max_length=100_000)]
 ServerIds = Annotated[list[ServerId], msgspec.Meta(max_length=100_000)]
 WindowId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-Month = Annotated[str, msgspec.Meta(max_length=16)]
 Reason = Annotated[str, msgspec.Meta(max_length=2_000)]
 FailureRef = Annotated[str, msgspec.Meta(max_length=200)]
 Samples = Annotated[list[ImportedSample], msgspec.Meta(max_length=IMPORT_CHUNK_ROWS)]
+IncidentId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Word = Annotated[str, msgspec.Meta(max_length=64)]  # a priority, an incident type, an event kind
+Title = Annotated[str, msgspec.Meta(max_length=1_000)]
+Text = Annotated[str, msgspec.Meta(max_length=100_000)]
+Month = Annotated[str, msgspec.Meta(max_length=32)]  # "YYYY-MM"; the source names a bad one
 MailKey = Annotated[str, msgspec.Meta(max_length=256)]
 
 BOUNDS: dict[str, Any] = {
@@ -115,6 +120,17 @@ BOUNDS: dict[str, Any] = {
     "claimed_at": Since | None,
     "samples": Samples,
     "commit": bool,
+    "customer": ScopeId,
+    "priority": Word,
+    "server": ServerId | None,
+    "incident_type": Word,
+    "title": Title,
+    "at": Since | None,
+    "incident_id": IncidentId,
+    "kind": Word,
+    "text": Text,
+    "now": Since | None,
+    "where": IncidentQuery | None,
     "key": MailKey,
 }
 """The wire type of every plain argument, by name: what the daemon accepts before the engine

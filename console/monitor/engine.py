@@ -46,6 +46,8 @@ class Batch:
     samples: tuple[Sample, ...]
     timings: dict[str, float]
     notifications: int = 0
+    incident_servers: tuple[str, ...] = ()
+    """Servers whose incidents monitoring opened or added to in this batch."""
     lag_s: float | None = None
     """How late the batch's last probe started after the time it was due (its slot)."""
 
@@ -222,6 +224,7 @@ class Engine:
                     probed.cameras,
                     outcome.result.states if outcome else (),
                     outcome.notifications if outcome else (),
+                    getattr(outcome, "incidents", ()) if outcome else (),
                 )
             except (StoreError, OSError, duckdb.Error) as exc:
                 # Not committed, so alerting never adopts the outcome: the batch counts for
@@ -240,7 +243,10 @@ class Engine:
                 probed.samples,
                 timings,
                 len(outcome.notifications) if outcome else 0,
-                probed.lag_s,
+                incident_servers=tuple(a.server for a in getattr(outcome, "incidents", ()))
+                if outcome
+                else (),
+                lag_s=probed.lag_s,
             )
         for listener in self.listeners:
             try:

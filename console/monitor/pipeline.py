@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.config import Config, Customer, Installer, Server, WebCheck
+from console.desk.monitoring import MonitorAction, ServerOwner, monitor_actions
 from console.directory import Directory
-from console.mail.notify import Notification, NotifySettings, ServerFacts, build_notifications
+from console.mail.notify import (
+    Notification,
+    NotifySettings,
+    ServerFacts,
+    build_notifications,
+    templates,
+)
 from console.monitor.alerting import AlertState, CycleResult, ServerPolicy, evaluate, quiet_until
 from console.monitor.maintenance import MaintenanceWindow, active_window
 from console.monitor.sample import Key, Sample
+from console.sla.policy import catalog_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,8 @@ class Outcome:
 
     result: CycleResult
     notifications: tuple[Notification, ...]
+    incidents: tuple[MonitorAction, ...] = ()
+    """What the desk records of this cycle (console.desk.monitoring), in the same transaction."""
 
 
 class AlertPipeline:
@@ -56,6 +66,8 @@ class AlertPipeline:
                 recover_after=config.monitor.recover_after,
             )
             self._facts[web.id] = _web_facts(web, customer, installer)
+        self.catalog = catalog_of(config)
+        self._owners: dict[str, ServerOwner] = {}
         smtp = config.smtp
         self.settings = (
             NotifySettings(support=smtp.support, ops_address=smtp.ops_address)
@@ -94,7 +106,53 @@ class AlertPipeline:
     def process(self, cycle: int, samples: Sequence[Sample]) -> Outcome:
         result = evaluate(cycle, samples, self.states, self.policy, self.maintenance)
         notifications = build_notifications(result.events, self._facts, self.settings)
-        return Outcome(result, tuple(notifications))
+        incidents: tuple[MonitorAction, ...] = ()
+        if result.events:
+            incidents = tuple(
+                monitor_actions(
+                    result.events,
+                    self._owner,
+                    lambda server: not self._alerting_after(server, result.states),
+                    lambda policy: self.catalog.policy(policy).spec.monitoring.resolve_on_recovery,
+                )
+            )
+        return Outcome(result, tuple(notifications), incidents)
+
+    def _owner(self, server: str) -> ServerOwner:
+        """Who owns a server and which policy its incidents follow (compiled once)."""
+        found = self._owners.get(server)
+        if found is None:
+            facts = self._facts[server]
+            plan = self.directory.customers[facts.customer].sla_plan
+            if plan is None:
+                found = ServerOwner(facts.server_name, facts.customer, facts.installer, None)
+            else:
+                policy = self.catalog.policy(plan)
+                words = templates(facts.language)
+                found = ServerOwner(
+                    facts.server_name,
+                    facts.customer,
+                    facts.installer,
+                    plan,
+                    policy.priorities,
+                    policy.monitoring_priority,
+                    words["checks"],
+                    words["units"]["label_separator"],
+                )
+            self._owners[server] = found
+        return found
+
+    def _alerting_after(self, server: str, states: Sequence[AlertState]) -> bool:
+        """Whether any item of the server is alerting once this cycle's states are adopted."""
+        items = set(self._confirmed.get(server, ()))
+        for state in states:
+            if state.server == server:
+                item = (state.check_name, state.subject)
+                if state.status == "alerting":
+                    items.add(item)
+                else:
+                    items.discard(item)
+        return bool(items)
 
     def commit(self, outcome: Outcome) -> None:
         """Adopt the states once the store holds them."""

@@ -33,6 +33,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from console import __version__
 from console.clock import Clock, utcnow
 from console.config import Config
+from console.desk.desk import Desk
+from console.desk.records import (
+    Incident,
+    IncidentDetail,
+    IncidentEvent,
+    IncidentQuery,
+    IncidentRow,
+    IncidentStats,
+)
 from console.directory import Directory, ScopeKind
 from console.errors import AccessDenied, BadRequest, MaintenanceError, NotFound, StoreError
 from console.fleetview import (
@@ -66,6 +75,8 @@ T = TypeVar("T")
 log = logging.getLogger("nls.service")
 SLOT_SECONDS = 10.0
 UPDATE_QUEUE = 256
+DESK_SECONDS = 60.0
+"""How often a scheduled service looks for SLA notices to send (and after every desk write)."""
 
 
 def phase(server_id: str, slots: int) -> int:
@@ -111,6 +122,9 @@ class FleetService:
         self.alerts = AlertPipeline(config, self.directory)
         self.rows: dict[str, ServerRow] = {}
         self.started = clock()
+        self.desk = Desk(config, self.directory, self.store, clock)
+        self.desk.on_change = self._incidents_changed
+        self.desk.on_mail = self.kick_outbox
         self._builder = RowBuilder(
             self.directory,
             lambda s: self.alerts.policy(s).quiet_until,
@@ -143,6 +157,7 @@ class FleetService:
         states = await self.store.call(Store.alert_states)
         windows = await self.store.call(lambda s: DuckMaintenanceStore(s.con).windows())
         self.alerts.load(states, windows)
+        await self.desk.load()
         await self._refresh_rows(None)
         self.engine.listeners.append(self._on_batch)
         if self.config.smtp is not None and self.deliver:
@@ -151,6 +166,7 @@ class FleetService:
         if self.schedule:
             await self.retention()
             self._start_scheduler()
+            await self.desk_tick()
             never = [server for server, row in self.rows.items() if row.last_check is None]
             capacity = max(
                 -(-len(self.config.servers) // self._slots), self.config.monitor.concurrency
@@ -281,6 +297,13 @@ class FleetService:
                 misfire_grace_time=int(interval),
             )
         scheduler.add_job(
+            self.desk_tick,
+            IntervalTrigger(seconds=DESK_SECONDS, timezone=UTC),
+            id="desk",
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
             self.retention,
             CronTrigger(hour=0, minute=30, timezone=UTC),
             id="retention",
@@ -379,8 +402,28 @@ class FleetService:
                 replace_existing=True,
             )
 
+    async def desk_tick(self) -> int:
+        """Queue the SLA notices now due (a scheduled job; tests call it with their clock)."""
+        try:
+            return await self.desk.tick()
+        except Exception:
+            log.exception("SLA notices failed")
+            return 0
+
+    async def _incidents_changed(self, servers: Sequence[str]) -> None:
+        """A desk write: the fleet rows of these servers show their open incidents anew."""
+        known = [s for s in servers if s in self.rows]
+        if known:
+            changed = await self._refresh_rows(known)
+            if changed:
+                self._publish(changed)
+
     async def _on_batch(self, batch: Batch) -> None:
         servers = sorted({s.server for s in batch.samples})
+        if batch.incident_servers:
+            await self.desk.reload(servers=batch.incident_servers, notify=False)
+            if self.schedule:
+                await self.desk_tick()
         changed = await self._refresh_rows(servers)
         if batch.notifications:
             self.kick_outbox()
@@ -404,6 +447,9 @@ class FleetService:
         changed = []
         for server in ids:
             row = self._builder.build(server, figures.get(server), availability.get(server), now)
+            mark = self.desk.mark(server, now)
+            if mark is not None:
+                row = dataclasses.replace(row, incident=mark)
             if self.rows.get(server) != row:
                 self.rows[server] = row
                 changed.append(row)
@@ -726,6 +772,49 @@ class FleetView(ReportsMixin):
         return [
             MailRow(**{**r, "recipients": tuple(r["recipients"] or ())}) for r in rows.to_pylist()
         ]
+
+    async def incident_open(
+        self,
+        customer: str,
+        priority: str,
+        server: str | None = None,
+        incident_type: str = "problem",
+        title: str = "",
+        at: datetime | None = None,
+    ) -> Incident:
+        return await self.service.desk.open_incident(
+            caller=self.caller,
+            customer=customer,
+            priority=priority,
+            server=server,
+            incident_type=incident_type,
+            title=title,
+            at=at,
+        )
+
+    async def incident_event(
+        self, incident_id: int, kind: str, text: str = "", at: datetime | None = None
+    ) -> IncidentEvent:
+        return await self.service.desk.add_event(
+            caller=self.caller,
+            incident_id=incident_id,
+            kind=kind,
+            text=text,
+            at=at,
+        )
+
+    async def incident_show(self, incident_id: int, now: datetime | None = None) -> IncidentDetail:
+        return await self.service.desk.show(self.installer, incident_id, now, self.caller)
+
+    async def incidents(
+        self, where: IncidentQuery | None = None, now: datetime | None = None
+    ) -> list[IncidentRow]:
+        return await self.service.desk.incidents(
+            self.installer, where or IncidentQuery(), now, self.caller
+        )
+
+    async def incident_stats(self, month: str) -> list[IncidentStats]:
+        return await self.service.desk.stats(self.installer, month)
 
     async def mail(self, key: str) -> MailMessage:
         """A mail of another installer is NotFound, exactly like a key that does not exist."""

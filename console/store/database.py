@@ -20,6 +20,7 @@ import pyarrow as pa
 
 import sql
 from console.clock import utcnow
+from console.desk.store import apply_monitoring
 from console.directory import Directory
 from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedError
 from console.mail.notify import Notification
@@ -40,6 +41,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from console.config import Config
+    from console.desk.monitoring import MonitorAction
 
 
 def connect(
@@ -400,6 +402,7 @@ class Store:
         cameras: Iterable[tuple[str, str, str]] = (),
         alert_states: Sequence[AlertState] = (),
         notifications: Sequence[Notification] = (),
+        incidents: Sequence[MonitorAction] = (),
     ) -> dict[str, float]:
         """Store one cycle's samples as one Arrow batch and fold them into the derived tables.
 
@@ -407,6 +410,8 @@ class Store:
         `cameras` are (server, camera, name) of cameras new or renamed since the last cycle.
         Alert states and notifications (the outbox) commit with the samples: after a crash the
         counts resume exactly where the stored samples end, and no mail is lost or doubled.
+        So do the incidents monitoring opens or adds to (`incidents`, console.desk.monitoring):
+        a confirmed fault has its mail and its incident, or neither.
         Returns seconds spent per step, for benchmarks and the daemon's log.
         """
         t0 = time.perf_counter()
@@ -454,6 +459,8 @@ class Store:
                 con.register("mails", outbox_table(notifications, finished))
                 con.execute("INSERT INTO outbox SELECT * FROM mails ON CONFLICT (key) DO NOTHING")
                 con.unregister("mails")
+            if incidents:
+                apply_monitoring(con, incidents, finished)
             con.execute(
                 "INSERT INTO cycles VALUES (?, ?, ?, ?, ?)",
                 [cycle, started, finished, len({s.server for s in samples}), len(samples)],

@@ -32,6 +32,8 @@ from console.tui.screens.availability import AvailabilityScreen
 from console.tui.screens.detail import DetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen
+from console.tui.screens.incident import IncidentForm, IncidentScreen
+from console.tui.screens.incidents import IncidentsScreen
 from console.tui.screens.maintenance import MaintenanceScreen
 from console.tui.screens.outbox import OutboxScreen
 from console.tui.screens.sql import SqlScreen
@@ -52,6 +54,7 @@ class NlsApp(App[int]):
         "sql": SqlScreen,
         "mail": OutboxScreen,
         "maintenance": MaintenanceScreen,
+        "incidents": IncidentsScreen,
         "availability": AvailabilityScreen,
     }
     DEFAULT_MODE: ClassVar[str] = "fleet"
@@ -272,6 +275,37 @@ class NlsApp(App[int]):
             fleet.action_clear_filters()
             fleet.grid.select_server(server_id)
         self.open_detail(server_id)
+
+    # -- the incident desk -----------------------------------------------------------------
+
+    def open_incident(self, incident_id: int) -> None:
+        self.push_screen(IncidentScreen(incident_id))
+
+    async def action_server_incidents(self) -> None:
+        """The incidents of the server under the grid's cursor (open or not)."""
+        server = self.cursor_server_id()
+        await self.switch_mode("incidents")
+        screen = self.screen
+        if isinstance(screen, IncidentsScreen):
+            screen.show_server(server)
+
+    def action_new_incident(self, server: str | None = "") -> None:
+        """The new-incident form for `server`; "" (a key on the grid): the server under the
+        cursor; None: no server."""
+        if server == "":
+            server = self.cursor_server_id()
+        customer = ""
+        fleet = self.fleet_screen()
+        if server and fleet is not None:
+            row = fleet.grid.model.get(server)
+            customer = row.customer_id if row is not None else ""
+
+        def opened(incident: Any) -> None:
+            if incident is not None:
+                self.notify(f"Incident {incident.id} opened")
+                self.open_incident(incident.id)
+
+        self.push_screen(IncidentForm(customer=customer, server=server or ""), opened)
 
     def state_file(self, name: str) -> Path | None:
         return self.state_dir / name

@@ -8,7 +8,18 @@ from typing import Literal
 
 from textual.binding import Binding, BindingType
 
-Context = Literal["app", "fleet", "detail", "sql", "mail", "message", "maintenance", "availability"]
+Context = Literal[
+    "app",
+    "fleet",
+    "detail",
+    "sql",
+    "mail",
+    "message",
+    "maintenance",
+    "incidents",
+    "incident",
+    "availability",
+]
 CONTEXT_TITLES: dict[Context, str] = {
     "app": "Everywhere",
     "fleet": "Fleet grid",
@@ -17,10 +28,12 @@ CONTEXT_TITLES: dict[Context, str] = {
     "mail": "Sent mail",
     "message": "One mail",
     "maintenance": "Maintenance",
+    "incidents": "Incidents",
+    "incident": "One incident",
     "availability": "Availability",
 }
 MODE_CONTEXTS: frozenset[Context] = frozenset(
-    {"fleet", "sql", "mail", "maintenance", "availability"}
+    {"fleet", "sql", "mail", "maintenance", "incidents", "availability"}
 )
 
 
@@ -69,8 +82,16 @@ COMMANDS: tuple[Command, ...] = (
         "app",
     ),
     Command(
-        "availability",
+        "incidents",
         "5",
+        "switch_screen('incidents')",
+        "Incidents",
+        "Incident desk: open incidents, due first",
+        "app",
+    ),
+    Command(
+        "availability",
+        "6",
         "switch_screen('availability')",
         "Avail",
         "Monthly availability, worst first",
@@ -131,6 +152,23 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "open", "o", "open_detail", "Detail", "Open the server under the cursor", "fleet", False
     ),
+    Command(
+        "server_incidents",
+        "e",
+        "app.server_incidents",
+        "Incidents",
+        "Incidents of the server under the cursor",
+        "fleet",
+    ),
+    Command(
+        "new_incident",
+        "E",
+        "app.new_incident",
+        "New incident",
+        "Open an incident for the server under the cursor",
+        "fleet",
+        False,
+    ),
     Command("back", "escape", "back", "Back", "Back to the previous screen", "detail"),
     Command(
         "period", "t", "cycle_period", "Period", "History period: last 24 h, 7 d or 30 d", "detail"
@@ -187,6 +225,78 @@ COMMANDS: tuple[Command, ...] = (
         "maintenance",
     ),
     Command("refresh_windows", "r", "refresh", "Refresh", "Reload the windows", "maintenance"),
+    Command("open_incident", "enter", "open_incident", "Open", "Open the incident", "incidents"),
+    Command("add_incident", "n", "new_incident", "New", "Open an incident by hand", "incidents"),
+    Command(
+        "incident_installer",
+        "i",
+        "pick('installer')",
+        "Installer",
+        "Filter by installer",
+        "incidents",
+    ),
+    Command(
+        "incident_customer",
+        "c",
+        "pick('customer')",
+        "Customer",
+        "Filter by customer",
+        "incidents",
+    ),
+    Command(
+        "incident_priority",
+        "p",
+        "pick('priority')",
+        "Priority",
+        "Filter by priority",
+        "incidents",
+    ),
+    Command(
+        "incident_state",
+        "s",
+        "cycle_state",
+        "State",
+        "State filter: open, all, waiting, resolved, closed",
+        "incidents",
+    ),
+    Command(
+        "incident_breaching",
+        "b",
+        "toggle_breaching",
+        "Breaching",
+        "Only incidents breached, urgent or at risk",
+        "incidents",
+    ),
+    Command("incident_clear", "x", "clear_filters", "Clear", "Clear every filter", "incidents"),
+    Command("incident_reload", "r", "refresh", "Refresh", "Reload the incidents", "incidents"),
+    Command("incident_back", "escape", "back", "Back", "Back to the incidents", "incident"),
+    Command("note", "n", "write('note')", "Note", "Add an internal note", "incident"),
+    Command(
+        "reply", "r", "write('reply')", "Reply", "Add a public reply to the customer", "incident"
+    ),
+    Command(
+        "customer_message",
+        "m",
+        "write('customer-message')",
+        "Message",
+        "Record a message or call from the customer",
+        "incident",
+    ),
+    Command("ack", "a", "record('ack')", "Ack", "Acknowledge the incident", "incident"),
+    Command(
+        "waiting",
+        "w",
+        "record('waiting')",
+        "Waiting",
+        "Waiting on the customer (pauses)",
+        "incident",
+    ),
+    Command("resume", "u", "record('resume')", "Resume", "Resume after waiting", "incident"),
+    Command("resolve", "v", "record('resolve')", "Resolve", "Resolve the incident", "incident"),
+    Command(
+        "reopen", "o", "record('reopen')", "Reopen", "Reopen a resolved incident", "incident", False
+    ),
+    Command("incident_refresh", "f5", "refresh", "Refresh", "Reload this incident", "incident"),
 )
 COMMANDS += (
     Command(

@@ -26,6 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.desk.text import live_state
 from console.fleetview import FleetCounts, ServerRow
 from console.tui.gridmodel import (
     COLUMNS,
@@ -34,6 +35,7 @@ from console.tui.gridmodel import (
     GridFilter,
     GridModel,
     format_age,
+    format_incident,
     layout_columns,
     utc_now,
 )
@@ -394,6 +396,8 @@ class FleetGrid(ScrollView, can_focus=True):
         assert row is not None
         is_cursor = position == self._cursor
         age = format_age(row.last_check, self._now)
+        if row.incident is not None:  # its countdown moves too
+            age += "\0" + format_incident(row, self._now)
         key = (sid, model.serial(sid), age, width, is_cursor, self._palette_key)
         strip = self._strips.get(key)
         if strip is not None:
@@ -418,6 +422,11 @@ class FleetGrid(ScrollView, can_focus=True):
             return palette.muted
         if key == "failing":
             return palette.status.get(row.status, palette.base)
+        if key == "incident" and row.incident is not None:
+            state = live_state(row.incident.timer, self._now)
+            if state in ("breached", "urgent"):
+                return palette.status.get("down", palette.base)
+            return palette.warning if state == "at_risk" else palette.base
         if key == "cpu" and row.cpu_pct is not None and row.cpu_pct >= CPU_HOT:
             return palette.warning
         if key == "availability":

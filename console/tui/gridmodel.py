@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from console import units
 from console.clock import utcnow
+from console.desk.text import countdown, live_state
 from console.fleetview import FleetCounts, ServerRow, Status
 from console.status import LABEL, PROBLEM_STATUSES, QUIET_STATUSES, SEVERITY
 
@@ -159,6 +160,30 @@ def _availability_key(row: ServerRow) -> float | None:
     return row.availability_30d
 
 
+def format_incident(row: ServerRow, now: datetime) -> str:
+    """The server's open incident and its most urgent timer: "#12 P1 1h 05m", "#12 P1
+    paused", "#3 high BREACHED -20m"; "+2" when more are open."""
+    mark = row.incident
+    if mark is None:
+        return ""
+    text = f"#{mark.id} {mark.priority}"
+    state = live_state(mark.timer, now)
+    if state == "paused":
+        text += " paused"
+    elif state == "breached":
+        text += f" BREACHED {countdown(mark.timer, now)}"
+    elif mark.timer is not None:
+        text += f" {countdown(mark.timer, now)}"
+    return text + (f" +{mark.open - 1}" if mark.open > 1 else "")
+
+
+def _incident_key(row: ServerRow) -> float | None:
+    mark = row.incident
+    if mark is None:
+        return None
+    return mark.timer.due.timestamp() if mark.timer is not None else float("inf")
+
+
 def _failing_key(row: ServerRow) -> tuple[int, int] | None:
     if not row.failing:
         return None
@@ -281,6 +306,15 @@ COLUMNS: tuple[Column, ...] = (
         _failing_key,
         flex=3,
         descending_first=True,
+    ),
+    Column(
+        "incident",
+        "Incident",
+        12,
+        18,
+        35,
+        format_incident,
+        _incident_key,
     ),
     Column(
         "availability",

@@ -1,0 +1,1 @@
+"""The incident desk: incidents, their events and live SLA timers (issue 11)."""

@@ -339,6 +339,7 @@ class FleetSource(Protocol):
         """Stage a chunk of a history import (ops only); with `commit` store every staged row
         in one transaction, skipping samples already stored. Nothing is stored unless the
         commit succeeds; closing the source drops what was staged."""
+
     async def incident_open(
         self,
         customer: str,

@@ -1,4 +1,4 @@
-"""The console's availability screen (key 5): the previous month by installer, worst first;
+"""The console's availability screen (key 6): the previous month by installer, worst first;
 `[`/`]` change the month, `b` the grouping, `e` exports to any report format; a scoped console
 sees only its own installer's rows (the source decides, as the daemon does)."""
 
@@ -17,7 +17,7 @@ async def test_worst_first_by_installer_then_server_month_steps_and_export(tmp_p
     source.downtime = {"crest-0001": 90.0, "crest-0004": 10.0, "crest-0002": 200.0}
     app = make_app(source, tmp_path)
     async with app.run_test(size=(150, 30)) as pilot:
-        await pilot.press("5")
+        await pilot.press("6")
         screen = app.screen
         table = screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 3)
@@ -57,7 +57,7 @@ async def test_a_scoped_console_sees_only_its_installer(tmp_path: Path) -> None:
     source = make_source(9, installer="secutec")
     app = make_app(source, tmp_path, installer="secutec")
     async with app.run_test(size=(150, 30)) as pilot:
-        await pilot.press("5")
+        await pilot.press("6")
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
         assert table.get_row_at(0)[0] == "secutec"

@@ -46,6 +46,20 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def zombie_status(pid: int) -> int | None:
+    """The exit status of `pid` if it has exited and nobody reaped it yet, read from
+    /proc/PID/stat (field 52, in waitpid's form). tmux sometimes marks a pane dead without ever
+    reaping its process, so its `pane_dead_status` stays empty although the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] != "Z":
+        return None
+    code = int(fields[-1])
+    return 128 + (code & 0x7F) if code & 0x7F else code >> 8
+
+
 def poll(what: str, check: Callable[[], object], limit: float, pane: Callable[[], str]) -> None:
     """Poll a condition until a deadline; the failure message carries the screen."""
     deadline = time.monotonic() + limit
@@ -213,6 +227,9 @@ def test_sigterm_ends_the_console_cleanly(
     os.kill(pid, signal.SIGTERM)
 
     def status() -> str:
+        found = zombie_status(pid)
+        if found is not None:
+            return str(found)
         return term.tmux("display-message", "-p", "-t", "main", "#{pane_dead_status}").strip()
 
     poll("the console's exit", lambda: status() != "", 30, pane)

@@ -6,17 +6,20 @@ handler; a failed source call becomes a notification instead of a crash.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.cells import cell_len
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from textual.worker import Worker
 
 from console.tui.bindings import Context
@@ -97,6 +100,67 @@ class NlsModal(ModalScreen[Any]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.nls_app.worker_changed(event)
+
+
+class FormModal(NlsModal):
+    """A modal form: labelled rows, an error line, Save and Cancel. Enter in a field, ctrl+s
+    and Save all call `action_save`, which a subclass writes (it shows a refusal with `error()`
+    and dismisses with what it stored); escape and Cancel dismiss with None."""
+
+    DEFAULT_CSS = """
+    FormModal { align: center middle; }
+    FormModal > Vertical {
+        width: 78; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    FormModal Horizontal { height: 1; }
+    FormModal .field-label { width: 10; color: $text-muted; }
+    FormModal Input { width: 1fr; }
+    FormModal Select { width: 1fr; }
+    FormModal #form-error { color: $text-error; height: auto; }
+    FormModal #form-buttons { height: 1; align-horizontal: right; margin-top: 1; }
+    FormModal Button { min-width: 10; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+    ]
+
+    @staticmethod
+    def row(label: str, widget: Widget) -> Horizontal:
+        """One labelled field."""
+        return Horizontal(Label(label, classes="field-label"), widget)
+
+    @staticmethod
+    def footer(save: str = "Save") -> Iterator[Widget]:
+        """The error line and the buttons, under the fields."""
+        yield Static("", id="form-error")
+        yield Horizontal(
+            Button(save, id="save", variant="primary", compact=True),
+            Button("Cancel", id="cancel", compact=True),
+            id="form-buttons",
+        )
+
+    def error(self, text: str) -> None:
+        self.query_one("#form-error", Static).update(text)
+
+    async def action_save(self) -> None:
+        raise NotImplementedError
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    async def _submitted(self) -> None:
+        await self.action_save()
+
+    @on(Button.Pressed, "#save")
+    async def _save(self) -> None:
+        await self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
 
 
 class ListScreen(NlsScreen):

@@ -26,7 +26,7 @@ from console.errors import NlsError
 from console.sla.policy import INCIDENT_TYPES
 from console.tui.bindings import Context, bindings_for
 from console.tui.header import NlsHeader
-from console.tui.screens.base import NlsModal, NlsScreen
+from console.tui.screens.base import FormModal, NlsModal, NlsScreen
 from console.tui.screens.incidents import state_cell
 
 REFRESH_SECONDS = 30.0
@@ -232,27 +232,9 @@ class EventEditor(NlsModal):
         self.dismiss(None)
 
 
-class IncidentForm(NlsModal):
+class IncidentForm(FormModal):
     """Open an incident by hand; dismisses with the stored Incident, or None."""
 
-    DEFAULT_CSS = """
-    IncidentForm { align: center middle; }
-    IncidentForm > Vertical {
-        width: 78; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    IncidentForm Horizontal { height: 1; }
-    IncidentForm .field-label { width: 10; color: $text-muted; }
-    IncidentForm Input { width: 1fr; }
-    IncidentForm Select { width: 1fr; }
-    IncidentForm #form-error { color: $text-error; height: auto; }
-    IncidentForm #form-buttons { height: 1; align-horizontal: right; margin-top: 1; }
-    IncidentForm Button { min-width: 10; }
-    """
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="incident-form.cancel"),
-        Binding("ctrl+s", "save", "Save", id="incident-form.save"),
-    ]
     FIELDS: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("customer", "Customer", "customer id"),
         ("server", "Server", "server id (optional)"),
@@ -268,22 +250,19 @@ class IncidentForm(NlsModal):
         with Vertical():
             yield Label("Open an incident (a call, a question, a wish, an RMA)")
             for key, label, hint in self.FIELDS:
-                with Horizontal():
-                    yield Label(label, classes="field-label")
-                    yield Input(self.values.get(key, ""), placeholder=hint, compact=True, id=key)
-            with Horizontal():
-                yield Label("Type", classes="field-label")
-                yield Select(
+                field = Input(self.values.get(key, ""), placeholder=hint, compact=True, id=key)
+                yield self.row(label, field)
+            yield self.row(
+                "Type",
+                Select(
                     [(t, t) for t in INCIDENT_TYPES],
                     value="problem",
                     allow_blank=False,
                     compact=True,
                     id="type",
-                )
-            yield Static("", id="form-error")
-            with Horizontal(id="form-buttons"):
-                yield Button("Open (ctrl+s)", id="save", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                ),
+            )
+            yield from self.footer("Open (ctrl+s)")
 
     def on_mount(self) -> None:
         first = "#priority" if self.values.get("customer") else "#customer"
@@ -302,21 +281,6 @@ class IncidentForm(NlsModal):
                 self.field("title"),
             )
         except NlsError as exc:
-            self.query_one("#form-error", Static).update(str(exc))
+            self.error(str(exc))
             return
         self.dismiss(incident)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    async def _submitted(self) -> None:
-        await self.action_save()
-
-    @on(Button.Pressed, "#save")
-    async def _save(self) -> None:
-        await self.action_save()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)

@@ -8,17 +8,17 @@ from datetime import datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DataTable, Input, Label, Select, Static
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from console.errors import NlsError
 from console.monitor.maintenance import SCOPE_KINDS, MaintenanceWindow
 from console.monitor.windowtext import WindowText, read_window
 from console.tui.bindings import Context, bindings_for
-from console.tui.screens.base import ListScreen, NlsModal, Row
+from console.tui.screens.base import FormModal, ListScreen, NlsModal, Row
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("scope_id", "Scope id", "server, customer or installer id"),
@@ -68,27 +68,8 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-class MaintenanceForm(NlsModal):
+class MaintenanceForm(FormModal):
     """Dismisses with a validated MaintenanceWindow, or None."""
-
-    DEFAULT_CSS = """
-    MaintenanceForm { align: center middle; }
-    MaintenanceForm > Vertical {
-        width: 78; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    MaintenanceForm Horizontal { height: 1; }
-    MaintenanceForm .field-label { width: 10; color: $text-muted; }
-    MaintenanceForm Input { width: 1fr; }
-    MaintenanceForm Select { width: 1fr; }
-    MaintenanceForm #form-error { color: $text-error; height: auto; }
-    MaintenanceForm #form-buttons { height: 1; align-horizontal: right; margin-top: 1; }
-    MaintenanceForm Button { min-width: 10; }
-    """
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
-        Binding("ctrl+s", "save", "Save", id="form.save"),
-    ]
 
     def __init__(self, *, scope_kind: str = "server", scope_id: str = "", zone: str = "") -> None:
         """`zone`: the scope's zone as known when the form opens, shown as the default (the
@@ -101,30 +82,22 @@ class MaintenanceForm(NlsModal):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Announce a maintenance window (one-off: starts+ends; recurring: cron)")
-            with Horizontal():
-                yield Label("Scope", classes="field-label")
-                yield Select(
+            yield self.row(
+                "Scope",
+                Select(
                     [(k, k) for k in SCOPE_KINDS],
                     value=self.scope_kind,
                     allow_blank=False,
                     compact=True,
                     id="scope_kind",
-                )
+                ),
+            )
             for key, label, hint in FIELDS:
-                with Horizontal():
-                    yield Label(label, classes="field-label")
-                    if key == "timezone" and self.zone:
-                        hint = f"default: the scope's zone ({self.zone})"
-                    yield Input(
-                        self.scope_id if key == "scope_id" else "",
-                        placeholder=hint,
-                        compact=True,
-                        id=key,
-                    )
-            yield Static("", id="form-error")
-            with Horizontal(id="form-buttons"):
-                yield Button("Save", id="save", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                if key == "timezone" and self.zone:
+                    hint = f"default: the scope's zone ({self.zone})"
+                value = self.scope_id if key == "scope_id" else ""
+                yield self.row(label, Input(value, placeholder=hint, compact=True, id=key))
+            yield from self.footer()
 
     def on_mount(self) -> None:
         self.query_one("#scope_id" if not self.scope_id else "#start", Input).focus()
@@ -138,24 +111,9 @@ class MaintenanceForm(NlsModal):
         try:
             window = await read_window(self.nls_app.source, text, now=self.nls_app.clock())
         except NlsError as exc:
-            self.query_one("#form-error", Static).update(str(exc))
+            self.error(str(exc))
             return
         self.dismiss(window)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    async def _submitted(self) -> None:
-        await self.action_save()
-
-    @on(Button.Pressed, "#save")
-    async def _save(self) -> None:
-        await self.action_save()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
 
 class ConfirmScreen(NlsModal):

@@ -109,7 +109,7 @@ class ReportsMixin:
         found = await self.service.store.read(
             lambda store: exclusions(store, servers=servers, include_revoked=include_revoked)
         )
-        return [_exclusion(e) for e in found]
+        return list(found)
 
     async def outage_exclude(
         self, server_id: str, starts: datetime, ends: datetime, reason: str
@@ -132,7 +132,7 @@ class ReportsMixin:
                 )
             )
         )
-        return _exclusion(stored)
+        return stored
 
     async def outage_revoke(self, exclusion_id: int) -> ExclusionRow:
         from console.reports.exclusions import revoke_exclusion
@@ -147,7 +147,7 @@ class ReportsMixin:
                 lambda: revoke_exclusion(store, exclusion_id, author=author, now=now)
             )
         )
-        return _exclusion(stored)
+        return stored
 
     # -- credits ------------------------------------------------------------------------------
 
@@ -360,17 +360,3 @@ def _store_samples(store: Any, rows: list[ImportedSample]) -> tuple[int, int]:
         schema=IMPORT_SCHEMA,
     )
     return _input_errors(lambda: store_samples(store, table))
-
-
-def _exclusion(e: Any) -> ExclusionRow:
-    return ExclusionRow(
-        e.id,
-        e.server,
-        e.starts,
-        e.ends,
-        e.reason,
-        e.author,
-        e.created_at,
-        e.revoked_at,
-        e.revoked_by,
-    )

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from console.fleetview import ExclusionRow as Exclusion
 from console.reports.period import Month
 
 Clock = Callable[[], datetime]
@@ -29,19 +30,6 @@ class ExclusionError(ValueError):
     """Bad exclusion or claim input; the message names the value and what to do."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Exclusion:
-    id: int
-    server: str
-    starts: datetime
-    ends: datetime
-    reason: str
-    author: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-    revoked_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

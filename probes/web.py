@@ -8,6 +8,7 @@ answered; a certificate that is not trusted (or has expired) fails the request a
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from dataclasses import dataclass
@@ -46,18 +47,22 @@ async def probe_web(
     started = time.perf_counter()
     cert: datetime | None = None
     try:
-        async with client.stream(
-            "GET", url, timeout=request_timeout, follow_redirects=True
-        ) as response:
+        # httpx's timeout bounds each read; the whole answer (an endless trickle, a huge
+        # body) is bounded too: by the same time, and by MAX_BODY, after which reading stops.
+        async with (
+            asyncio.timeout(request_timeout),
+            client.stream("GET", url, timeout=request_timeout, follow_redirects=True) as response,
+        ):
             cert = _certificate_expiry(response)
             body = bytearray()
             async for chunk in response.aiter_bytes():
-                if len(body) < MAX_BODY:
-                    body.extend(chunk[: MAX_BODY - len(body)])
+                body.extend(chunk[: MAX_BODY - len(body)])
+                if len(body) >= MAX_BODY:
+                    break
             latency = (time.perf_counter() - started) * 1000
             status = response.status_code
             encoding = response.encoding or "utf-8"
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         return WebResult(
             url, False, error=f"no answer within {request_timeout:g} s", error_kind="timeout"
         )

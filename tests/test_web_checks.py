@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,22 @@ class Site:
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path in ("/endless", "/huge"):
+            # A hostile or broken page: an answer that never ends (a trickle), or one far
+            # larger than a keyword search needs; the keyword is in its first bytes.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"<p>Reserveringen</p>")
+            chunk = b"." * (1 if self.path == "/endless" else 1024 * 1024)
+            try:
+                while True:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    if self.path == "/endless":
+                        time.sleep(0.05)
+            except OSError:
+                return
         if self.path == "/broken":
             body, status = b"<h1>Internal error</h1>", 500
         elif self.path == "/moved":
@@ -136,6 +153,14 @@ async def test_page_with_keyword_latency_and_certificate(site: Site) -> None:
     assert result.cert_days_left == pytest.approx(
         (site.not_after - NOW).total_seconds() / 86400, abs=0.001
     )
+
+
+async def test_an_endless_or_huge_answer_is_bounded(site: Site) -> None:
+    async with httpx.AsyncClient(verify=trusting(site)) as client:
+        endless = await probe_web(client, site.url + "/endless", request_timeout=1)
+        huge = await probe_web(client, site.url + "/huge", keyword="Reserveringen")
+    assert (endless.ok, endless.error_kind) == (False, "timeout")
+    assert (huge.ok, huge.keyword_found) == (True, True), "reading stops at MAX_BODY"
 
 
 async def test_wrong_status_missing_keyword_untrusted_and_refused(site: Site) -> None:

@@ -82,6 +82,7 @@ def test_credit_is_capped(db: Store) -> None:
         "claimed_in_time": 7,
         "claimed_late": 0,
         "unclaimed": 0,
+        "failure_refs": "; ".join([*(f"INC-{n}/resolution" for n in range(6)), "availability"]),
         "credit_pct": 10.0,
         "monthly_fee": 1000.0,
         "credit": 100.0,

@@ -6,11 +6,16 @@ client sends."""
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from tests.schedule import QUIET
 from tests.test_access import open_site, raw_as, require_users
+from tests.test_boundary import add_sections, socket_of
 from tests.test_daemon import site
-from tests.unixusers import ALPHA, OPS
+from tests.unixusers import ACCESS, ALPHA, OPS
 
 __all__ = ["site"]
 MONTH = "2026-10"
@@ -96,4 +101,54 @@ async def test_installer_staff_see_their_own_rows_and_may_not_write(site: Any) -
         assert f"{ALPHA} (staff of installer secutec) may not" in answer["msg"]
     assert "secutec" in page["table"][0]["html"].lower() or "Secutec" in page["table"][0]["html"]
     assert "crest-0002" not in page["table"][0]["html"]
+    assert "Traceback" not in s.daemons[0].log
+
+
+async def test_staff_see_the_breached_timers_of_their_own_customers_only(site: Any) -> None:
+    """Credits count the desk's breached timers per customer, scoped like the rest: ops see
+    both installers' failures, secutec's staff only cust-001's."""
+    require_users()
+    s = await site(interval=QUIET)
+    add_sections(s.config, ACCESS)
+    os.chmod(s.config.parent, 0o755)
+    text = s.config.read_text(encoding="utf-8")
+    text = text.replace("priorities.P1 = {}", "priorities.P1 = { first_response = { hours = 1 } }")
+    text = text.replace(
+        "monitoring.resolve_on_recovery = true",
+        "monitoring.resolve_on_recovery = true\navailability = { monthly_fee = 1000, "
+        "credit_pct_per_failure = 2, credit_cap_pct = 10, timer_breach_is_failure = true }",
+    )
+    s.config.write_text(text, encoding="utf-8")
+    sock = socket_of(await s.daemon())
+    opened = datetime.now(UTC) - timedelta(hours=2)  # first response due an hour ago: breached
+    month = (opened + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Brussels")).strftime("%Y-%m")
+    credits = {
+        "call": "report",
+        "args": {
+            "kind": "credits",
+            "month": month,
+            "by": "customer",
+            "installer_id": None,
+            "customer_id": None,
+        },
+    }
+    incident = {"priority": "P1", "server": None, "incident_type": "problem", "title": ""}
+    incident["at"] = opened.isoformat()
+    ops = await raw_as(
+        OPS,
+        sock,
+        [
+            {"hello": None},
+            {"call": "incident_open", "args": {"customer": "cust-001", **incident}},
+            {"call": "incident_open", "args": {"customer": "cust-002", **incident}},
+            credits,
+        ],
+    )
+    assert "table" in ops[-1], ops
+    everything = {r["customer"]: r["failure_refs"] for r in ops[-1]["table"]}
+    assert everything == {"cust-001": "INC-1/first_response", "cust-002": "INC-2/first_response"}
+    alpha = await raw_as(ALPHA, sock, [{"hello": None}, credits])
+    assert [(r["customer"], r["failure_refs"]) for r in alpha[-1]["table"]] == [
+        ("cust-001", "INC-1/first_response")
+    ]
     assert "Traceback" not in s.daemons[0].log

@@ -22,6 +22,7 @@ from console.clock import Clock
 from console.desk import store as db
 from console.desk.access import check_event, check_open, readable_events, staff_resolver
 from console.desk.records import (
+    BreachedTimer,
     Incident,
     IncidentDetail,
     IncidentEvent,
@@ -36,7 +37,12 @@ from console.errors import NotFound, UsageError
 from console.identity import Caller
 from console.mail.notify import NotifySettings
 from console.sla.calendar import from_us, to_us
-from console.sla.entitlements import IncidentRecord, month_bounds, monthly_counts
+from console.sla.entitlements import (
+    IncidentRecord,
+    breached_timers,
+    month_bounds,
+    monthly_counts,
+)
 from console.sla.lifecycle import STATUSES, check_new_incident, status_after
 from console.sla.notices import Notice, notices
 from console.sla.policy import Policy, catalog_of
@@ -358,8 +364,11 @@ class Desk:
         rows.sort(key=_due_order)
         return rows
 
-    async def stats(self, scope: str | None, month: str) -> list[IncidentStats]:
-        now = self.clock()
+    async def _month_records(
+        self, scope: str | None, month: str
+    ) -> tuple[list[IncidentRecord], dict[str, Policy | None], dict[str, str]]:
+        """The incidents in scope that may count in `month` (open, or with an event within a
+        day of it), each customer's policy (its current plan) and name."""
         try:
             lo, hi = month_bounds(month, "UTC")
         except ValueError as exc:
@@ -395,6 +404,35 @@ class Desk:
                     incident.source == "monitoring",
                 )
             )
+        return records, policies, names
+
+    async def breached_timers(self, scope: str | None, month: str) -> list[BreachedTimer]:
+        """The month's breached timers, counted exactly as `stats` counts them (a timer is
+        breached in the month its due instant fell in, in the policy's zone): the Service
+        Level Failures the incident desk hands to service credits."""
+        now = self.clock()
+        records, policies, _names = await self._month_records(scope, month)
+        found = []
+        for record, timer in breached_timers(records, month, policies, now):
+            policy = policies[record.customer]
+            assert policy is not None
+            found.append(
+                BreachedTimer(
+                    int(record.id),
+                    record.customer,
+                    timer.kind,
+                    timer.cycle,
+                    timer.priority,
+                    timer.due,
+                    timer.stopped,
+                    policy.zone,
+                )
+            )
+        return found
+
+    async def stats(self, scope: str | None, month: str) -> list[IncidentStats]:
+        now = self.clock()
+        records, policies, names = await self._month_records(scope, month)
         counts = monthly_counts(records, month, policies, now)
         return [
             IncidentStats(

@@ -10,8 +10,9 @@ recomputing business time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 INCIDENT_SOURCES = ("monitoring", "manual")
 OPEN_STATUSES = ("open", "waiting")
@@ -162,6 +163,40 @@ class IncidentStats:
     contacts: int
     timers_met: int
     timers_breached: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreachedTimer:
+    """A timer instance breached in a month (as `nls incident stats` counts it): a Service
+    Level Failure where the customer's policy makes breaches one. `ref` is what
+    `nls credit claim --failure` names: stable, since the incident id and the timer's kind and
+    cycle never change."""
+
+    incident: int
+    customer: str
+    kind: str
+    cycle: int  # 0: the first instance of its kind
+    priority: str
+    due: datetime
+    stopped: datetime | None  # met late at this instant; None: still not met
+    zone: str  # the policy's zone, for the text
+
+    @property
+    def ref(self) -> str:
+        suffix = f"-{self.cycle + 1}" if self.cycle else ""
+        return f"INC-{self.incident}/{self.kind}{suffix}"
+
+    @property
+    def what(self) -> str:
+        local = self.due.astimezone(ZoneInfo(self.zone)).strftime("%Y-%m-%d %H:%M %Z")
+        late = "not met" if self.stopped is None else f"met {_late(self.stopped - self.due)} late"
+        return f"incident {self.incident} {self.kind} ({self.priority}) due {local}, {late}"
+
+
+def _late(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +28,7 @@ from console.fleetview import (
 if TYPE_CHECKING:
     from console.identity import Caller
     from console.monitor.service import FleetService
+    from console.reports.credits import TimerBreach
     from console.reports.scope import Scope
 
 T = TypeVar("T")
@@ -93,9 +94,20 @@ class ReportsMixin:
                 raise ReportInputError("the HTML report is per installer: give --installer ID")
             installer_id = self.installer
 
+        breaches: list[TimerBreach] = []
+        if kind == "credits":  # the desk's breached timers are failures too (by policy)
+            from console.reports.credits import TimerBreach
+
+            breaches = [
+                TimerBreach(b.ref, b.customer, b.due, b.what)
+                for b in await self.service.desk.breached_timers(self.installer, str(parsed))
+            ]
+
         def compute(store: Any) -> Any:
             return _input_errors(
-                lambda: _compute(store, config, scope, parsed, kind, by, installer_id, now)
+                lambda: _compute(
+                    store, config, scope, parsed, kind, by, installer_id, now, breaches
+                )
             )
 
         return await self.service.store.read(compute)
@@ -278,6 +290,7 @@ def _compute(
     by: ReportBy,
     installer_id: str | None,
     now: datetime,
+    breaches: Sequence[TimerBreach] = (),
 ) -> Any:
     import pyarrow as pa
 
@@ -292,7 +305,7 @@ def _compute(
             store, terms, scope, month, level="camera" if by == "camera" else "server"
         )
     if kind == "credits":
-        return credits.credits(store, terms, scope, month)
+        return credits.credits(store, terms, scope, month, breaches)
     if kind == "latency":
         targets = {w.id: getattr(w, "latency_target_ms", None) for w in config.web_checks}
         return latency.latency(store, terms, scope, month, targets)

@@ -57,6 +57,7 @@ CREDIT_SCHEMA = pa.schema(
         ("claimed_in_time", pa.int64()),
         ("claimed_late", pa.int64()),
         ("unclaimed", pa.int64()),
+        ("failure_refs", pa.string()),  # what `nls credit claim --failure` names, "; " apart
         ("credit_pct", pa.float64()),
         ("monthly_fee", pa.float64()),
         ("credit", pa.float64()),
@@ -172,6 +173,7 @@ def credits(
                 "claimed_in_time": in_time,
                 "claimed_late": late,
                 "unclaimed": len(mine) - in_time - late,
+                "failure_refs": "; ".join(f["failure"] for f in mine),
                 "credit_pct": round(pct, 4),
                 "monthly_fee": t.monthly_fee,
                 "credit": round(t.monthly_fee * pct / 100, 2),

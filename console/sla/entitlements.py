@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from console.sla.calendar import to_us
 from console.sla.policy import Policy
-from console.sla.timers import Event, TimerState, compute_timers
+from console.sla.timers import Event, Timer, TimerState, compute_timers
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,54 @@ def month_bounds(month: str, zone: str) -> tuple[int, int]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class MonthTimers:
+    """One incident's timer instances counted in a month: met (stopped in time within it) and
+    breached (due instant within it and not met by then)."""
+
+    met: tuple[Timer, ...] = ()
+    breached: tuple[Timer, ...] = ()
+
+
+def month_timers(record: IncidentRecord, policy: Policy, lo: int, hi: int, at: int) -> MonthTimers:
+    """The timers `nls incident stats` counts for [lo, hi) (UTC microseconds, see
+    `month_bounds`) as of `at`, at most the end of the month; service credits count the same
+    breaches (`breached_timers`), so both always agree."""
+    opened = to_us(record.opened_at)
+    if opened >= hi:
+        return MonthTimers()
+    met: list[Timer] = []
+    breached: list[Timer] = []
+    for timer in compute_timers(
+        policy, record.priority, opened, record.events, min(at, hi), all_cycles=True
+    ):
+        if timer.state == TimerState.MET and timer.stopped_us is not None:
+            if lo <= timer.stopped_us < hi:
+                met.append(timer)
+        elif timer.state == TimerState.BREACHED and lo <= timer.due_us < hi:
+            breached.append(timer)
+    return MonthTimers(tuple(met), tuple(breached))
+
+
+def breached_timers(
+    records: Iterable[IncidentRecord],
+    month: str,
+    policies: Mapping[str, Policy | None],
+    now: datetime,
+) -> list[tuple[IncidentRecord, Timer]]:
+    """Every timer instance `monthly_counts` counts as breached in the month, with its
+    incident, in incident and timer order (a customer without a policy has none)."""
+    at = to_us(now)
+    found = []
+    for record in records:
+        policy = policies.get(record.customer)
+        if policy is None:
+            continue
+        lo, hi = month_bounds(month, policy.zone)
+        found += [(record, t) for t in month_timers(record, policy, lo, hi, at).breached]
+    return found
+
+
 def monthly_counts(
     records: Iterable[IncidentRecord],
     month: str,
@@ -96,15 +144,11 @@ def monthly_counts(
             )
             contacts += messages
             seen = seen or messages > 0
-            if policy is None or opened >= hi:
+            if policy is None:
                 continue
-            for timer in compute_timers(
-                policy, record.priority, opened, record.events, min(at, hi), all_cycles=True
-            ):
-                if timer.state == TimerState.MET and timer.stopped_us is not None:
-                    met += lo <= timer.stopped_us < hi
-                elif timer.state == TimerState.BREACHED:
-                    breached += lo <= timer.due_us < hi
+            counted = month_timers(record, policy, lo, hi, at)
+            met += len(counted.met)
+            breached += len(counted.breached)
         if seen or met or breached:
             result.append(
                 MonthlyCounts(

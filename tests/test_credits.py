@@ -65,7 +65,9 @@ def claim(db: Store, failure: str, at: object) -> None:
 
 def test_credit_is_capped(db: Store) -> None:
     breaches = [
-        TimerBreach(f"INC-{n}/resolution", "acme", utc(2026, 4, 10 + n, 9), "resolution late")
+        TimerBreach(
+            f"INC-{n}/resolution", "acme", utc(2026, 4, 10 + n, 9), "resolution late", "resolution"
+        )
         for n in range(6)
     ]
     claim(db, "availability", utc(2026, 5, 2))
@@ -91,7 +93,9 @@ def test_credit_is_capped(db: Store) -> None:
 
 
 def test_late_claims_earn_nothing(db: Store) -> None:
-    breach = TimerBreach("INC-7/first_response", "acme", utc(2026, 4, 12, 10))
+    breach = TimerBreach(
+        "INC-7/first_response", "acme", utc(2026, 4, 12, 10), kind="first_response"
+    )
     # the availability miss: deadline 2026-05-07 22:00Z; claimed one minute before
     claim(db, "availability", utc(2026, 5, 7, 21, 59))
     # the breach: deadline 7 days later, 2026-04-19 10:00Z; claimed on the 20th
@@ -111,8 +115,9 @@ def test_late_claims_earn_nothing(db: Store) -> None:
 
 
 def test_unclaimed_failures_and_terms_without_timer_failures(db: Store) -> None:
-    breach = TimerBreach("INC-8/resolution", "acme", utc(2026, 4, 12, 10))
-    row = credits(db, SAFR, SCOPE, APRIL, [breach]).to_pylist()[0]
+    breach = TimerBreach("INC-8/resolution", "acme", utc(2026, 4, 12, 10), kind="resolution")
+    notice = TimerBreach("INC-8/notify_after", "acme", utc(2026, 4, 13, 10), kind="notify_after")
+    row = credits(db, SAFR, SCOPE, APRIL, [breach, notice]).to_pylist()[0]
     assert (row["failures"], row["unclaimed"], row["credit"]) == (2, 2, 0.0)
     texpro = SAFR.model_copy(update={"timer_breach_is_failure": False})
     assert credits(db, texpro, SCOPE, APRIL, [breach]).to_pylist()[0]["failures"] == 1

@@ -99,7 +99,7 @@ class ReportsMixin:
             from console.reports.credits import TimerBreach
 
             breaches = [
-                TimerBreach(b.ref, b.customer, b.due, b.what)
+                TimerBreach(b.ref, b.customer, b.due, b.what, b.kind)
                 for b in await self.service.desk.breached_timers(self.installer, str(parsed))
             ]
 

@@ -32,6 +32,8 @@ class TimerBreach:
     customer: str
     breached_at: datetime
     what: str = ""
+    kind: str = ""
+    """The timer's kind (first_response, resolution, ...): the policy says which kinds count."""
 
 
 FAILURE_SCHEMA = pa.schema(
@@ -114,7 +116,7 @@ def service_level_failures(
             )
         )
     for b in breaches:
-        if b.customer not in zone_of or not terms_of(b.customer).timer_breach_is_failure:
+        if b.customer not in zone_of or not terms_of(b.customer).counts_breach(b.kind):
             continue
         zone = zone_of[b.customer]
         start, end = month.bounds(zone)

@@ -43,11 +43,10 @@ from console.sla.calendar import (
     known_holiday_country,
     parse_hours,
 )
-from console.sla.terms import AvailabilityTerms
+from console.sla.terms import AvailabilityTerms, TimerKind
 from console.zones import TimeZone
 
 TIMER_KINDS = ("first_response", "next_reply", "periodic_update", "resolution", "notify_after")
-TimerKind = Literal["first_response", "next_reply", "periodic_update", "resolution", "notify_after"]
 INCIDENT_TYPES = ("outage", "problem", "question", "wish", "rma")
 IncidentType = Literal["outage", "problem", "question", "wish", "rma"]
 _ALL_TYPES: tuple[IncidentType, ...] = ("outage", "problem", "question", "wish", "rma")

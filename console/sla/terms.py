@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _HHMM_RANGE = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)\s*$")
 
 
+TimerKind = Literal["first_response", "next_reply", "periodic_update", "resolution", "notify_after"]
+
+
 class MaintenanceRule(BaseModel):
     """When an announced maintenance window excuses the downtime inside it (Texpro: announced at
     least 5 days before it starts and inside 23:00-07:00). A window that breaks a rule counts."""
@@ -63,10 +66,22 @@ class AvailabilityTerms(BaseModel):
     credit_pct_per_failure: float = Field(0, ge=0, le=100)
     credit_cap_pct: float = Field(0, ge=0, le=100)
     claim_days: int = Field(7, ge=0, le=365)
-    # Whether each breached incident timer is a Service Level Failure too (SAFR: yes).
+    # Whether each breached incident timer is a Service Level Failure too (SAFR: yes), and of
+    # which kinds: notify_after is a notice the contract obliges, not a promise to the customer,
+    # so its running out is no failure unless a policy lists it.
     timer_breach_is_failure: bool = False
+    failure_timers: tuple[TimerKind, ...] = (
+        "first_response",
+        "next_reply",
+        "periodic_update",
+        "resolution",
+    )
     # Latency promise for web checks (Texpro: 95% of page loads within 3 s).
     latency_percentile: float = Field(95, gt=0, lt=100)
     latency_target_ms: float | None = Field(None, gt=0)
     # A weekly availability summary mailed to the installer (Otter Premium includes one).
     weekly_summary: bool = False
+
+    def counts_breach(self, kind: str) -> bool:
+        """Whether a breached timer of this kind is a Service Level Failure (a credit)."""
+        return self.timer_breach_is_failure and kind in self.failure_timers

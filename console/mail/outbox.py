@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 from console.clock import utcnow
+from console.errors import NlsError
 from console.mail.mailer import MailError
 from console.mail.notify import Kind, Notification
 
@@ -176,6 +177,8 @@ class OutboxWorker:
             self.wake.clear()
             try:
                 report = await self.run_once()
+            except NlsError as exc:  # the store failed (and is being reopened): one line
+                log.warning("outbox pass failed: %s; retrying on the next pass", exc)
             except Exception:
                 log.exception("outbox pass failed; retrying on the next pass")
             else:

@@ -464,7 +464,11 @@ class FleetService:
         outbox = await self.store.call(lambda store: DuckOutboxStore(store.con))
 
         async def on_store_thread(fn: Callable[[], T]) -> T:
-            return await self.store.call(lambda _store: fn())
+            def run(store: Any) -> T:
+                outbox.con = store.con  # the store may have been reopened since the last call
+                return fn()
+
+            return await self.store.call(run)
 
         self._outbox = OutboxWorker(
             outbox, Mailer(self.config.smtp), now=self.clock, offload=on_store_thread

@@ -209,7 +209,7 @@ async def test_the_incident_screen_timeline_editor_and_one_key_events(tmp_path: 
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, EventEditor))
         await pilot.press("ctrl+s")
-        error = app.screen.query_one("#editor-error", Static)
+        error = app.screen.query_one("#form-error", Static)
         await until(pilot, lambda: "an empty note" in str(error.render()))
         assert len((await source.incident_show(2)).events) == 1  # nothing written
         app.screen.query_one(TextArea).insert("called the installer")

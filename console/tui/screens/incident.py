@@ -14,11 +14,10 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static, TextArea
 
 from console.desk.records import Incident, IncidentDetail, IncidentEvent, TimerRow
 from console.desk.text import countdown, duration, live_state, short_time
@@ -26,7 +25,7 @@ from console.errors import NlsError
 from console.sla.policy import INCIDENT_TYPES
 from console.tui.bindings import Context, bindings_for
 from console.tui.header import NlsHeader
-from console.tui.screens.base import FormModal, NlsModal, NlsScreen
+from console.tui.screens.base import FormModal, NlsScreen
 from console.tui.screens.incidents import state_cell
 
 REFRESH_SECONDS = 30.0
@@ -174,25 +173,13 @@ class IncidentScreen(NlsScreen):
         self._written(event)
 
 
-class EventEditor(NlsModal):
+class EventEditor(FormModal):
     """Write a note, a public reply or a customer's message; dismisses with the stored event,
     or None. The source's refusal (an empty note, a closed incident) shows in the editor."""
 
     DEFAULT_CSS = """
-    EventEditor { align: center middle; }
-    EventEditor > Vertical {
-        width: 80; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
     EventEditor TextArea { height: 8; }
-    EventEditor #editor-error { color: $text-error; height: auto; }
-    EventEditor #editor-buttons { height: 1; align-horizontal: right; margin-top: 1; }
-    EventEditor Button { min-width: 10; }
     """
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
-        Binding("ctrl+s", "save", "Save", id="editor.save"),
-    ]
 
     def __init__(self, incident_id: int, kind: str) -> None:
         super().__init__()
@@ -203,10 +190,7 @@ class EventEditor(NlsModal):
         with Vertical():
             yield Label(f"{WRITTEN.get(self.kind, self.kind)} · incident {self.incident_id}")
             yield TextArea(id="editor-text")
-            yield Static("", id="editor-error")
-            with Horizontal(id="editor-buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield from self.footer("Save (ctrl+s)")
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -216,20 +200,9 @@ class EventEditor(NlsModal):
         try:
             event = await self.nls_app.source.incident_event(self.incident_id, self.kind, text)
         except NlsError as exc:
-            self.query_one("#editor-error", Static).update(str(exc))
+            self.error(str(exc))
             return
         self.dismiss(event)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#save")
-    async def _save(self) -> None:
-        await self.action_save()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
 
 
 class IncidentForm(FormModal):

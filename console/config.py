@@ -161,6 +161,9 @@ class DatabaseSettings(Strict):
     path: Path = Path("nls.duckdb")
     keep_raw_months: int = Field(13, ge=1, le=1200)
     """Months of raw samples kept in the database; older months move to Parquet files."""
+    keep_hourly_days: int = Field(35, ge=9, le=3660)
+    """Days of hourly rollups kept (history spans up to 8 days read them, longer ones the
+    daily rollups, which are kept for good)."""
     archive: Path | None = None
     """Folder of the Parquet archive (default: <database>.archive beside the database); it
     stays queryable through the same `samples` view, so nls sql must be allowed to read it."""

@@ -521,3 +521,31 @@ def test_the_console_header_shows_the_alarm_and_a_late_schedule() -> None:
     text = header_content("fleet", status, now).plain
     assert "MONITOR FAULT: the monitor could not open connections" in text
     assert "probes 12 s behind schedule" in text
+
+
+def test_old_hourly_rollups_are_dropped_and_long_history_reads_the_daily_ones(
+    tmp_path: Path,
+) -> None:
+    """keep_hourly_days: hourly rollups past it go (they would outweigh the raw samples over 13
+    months); a 30-day history still answers from the daily rollups, a 2-day one from the
+    hourly ones that stay."""
+    from datetime import UTC, datetime
+
+    from console.monitor.sample import Sample
+
+    now = datetime(2026, 5, 31, 12, 0, tzinfo=UTC)
+    with Store(tmp_path / "h.duckdb") as store:
+        for day in range(40, 0, -1):
+            ts = now - timedelta(days=day) + timedelta(minutes=5)
+            cpu = float(day)
+            sample = Sample(ts, "s1", "cpu", "", "ok", cpu, f"CPU at {cpu:.1f}% over 5 s")
+            store.write_cycle(41 - day, ts, ts, [sample])
+        assert store.scalar("SELECT count(*) FROM rollup_hour") == 40
+        assert store.prune_rollups(now, keep_hourly_days=35) == 5
+        assert store.scalar("SELECT count(*) FROM rollup_hour") == 35
+        assert store.scalar("SELECT count(*) FROM rollup_day") == 40
+        month = store.named("history", ["s1", "cpu", now - timedelta(days=30), now]).to_pylist()
+        assert [r["value"] for r in month] == [float(d) for d in range(30, 0, -1)]
+        two_days = store.named("history", ["s1", "cpu", now - timedelta(days=2), now]).to_pylist()
+        assert [r["value"] for r in two_days] == [2.0, 1.0]
+        assert store.prune_rollups(now, keep_hourly_days=35) == 0

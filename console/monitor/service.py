@@ -223,10 +223,15 @@ class FleetService:
         return batch
 
     async def retention(self) -> list[Any]:
-        """Move raw samples older than [database] keep_raw_months to the Parquet archive."""
+        """Move raw samples older than [database] keep_raw_months to the Parquet archive and
+        drop hourly rollups older than keep_hourly_days."""
+        settings = self.config.database
         try:
             files = await self.store.call(
-                Store.apply_retention, self.clock(), self.config.database.keep_raw_months
+                Store.apply_retention, self.clock(), settings.keep_raw_months
+            )
+            pruned = await self.store.call(
+                Store.prune_rollups, self.clock(), settings.keep_hourly_days
             )
         except StoreFatal as exc:
             self._fail(exc)
@@ -236,6 +241,15 @@ class FleetService:
             return []
         for path in files:
             log.info("archived raw samples", extra={"event": "archived", "file": str(path)})
+        if pruned:
+            log.info(
+                "dropped old hourly rollups",
+                extra={
+                    "event": "rollups_pruned",
+                    "rows": pruned,
+                    "days": settings.keep_hourly_days,
+                },
+            )
         return files
 
     def _fail(self, exc: BaseException) -> None:

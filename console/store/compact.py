@@ -9,8 +9,9 @@ fleet every cycle. A template that is the usual one for its check and state is s
 The `samples` view (sql/migrations/003) renders the text back; the writer checks each template
 renders exactly the original text, and keeps the text verbatim otherwise.
 
-Values are stored rounded to 0.01 (what no screen or report shows finer), which lets DuckDB's
-ALP compression store a CPU percentage in two bytes instead of eight.
+Values are kept to 0.01 and latencies to 0.1 ms (what no screen or report shows finer), as
+4-byte floats (migration 006): the view reads them back through `stored()`'s rounding, so a
+template is checked against the number the view will render, not the one the probe wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from typing import cast
+
+import pyarrow as pa
 
 STATE_CODES = {"ok": 0, "fail": 1, "unknown": 2}
 STATES = ("ok", "fail", "unknown")
@@ -31,6 +34,31 @@ def round_value(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return value
     return round(value, 2)
+
+
+def duck_round(value: float, digits: int) -> float:
+    """DuckDB's round(DOUBLE, n): round(x * 10^n) / 10^n with halves away from zero (Python's
+    round() takes halves to even, which differs on exact binary halves)."""
+    scale = 10.0**digits
+    y = value * scale
+    whole = math.floor(abs(y))
+    out = math.copysign(whole + (1.0 if abs(y) - whole >= 0.5 else 0.0), y) / scale
+    return value if not math.isfinite(out) else out
+
+
+def as_float(values: Sequence[float | None]) -> pa.Array:
+    """The FLOAT column `sample_rows` keeps (out of range becomes infinity, never an error)."""
+    return pa.array(values, pa.float64()).cast(pa.float32())
+
+
+def stored(floats: pa.Array, digits: int) -> list[float | None]:
+    """What the `samples` view reads back of a FLOAT column: the float's double rounded as the
+    view rounds it (`round(x::DOUBLE, digits)`). The value itself for every value below 131,072
+    at 0.01; larger ones (disk bytes/s) keep 7 significant digits."""
+    return [
+        v if v is None or not math.isfinite(v) else duck_round(v, digits)
+        for v in floats.cast(pa.float64()).to_pylist()
+    ]
 
 
 def _formats(value: float | None, latency: float | None) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,7 +26,7 @@ from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedErr
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
 from console.monitor.sample import Sample
-from console.store.compact import STATE_CODES, TemplateCache, render_sql
+from console.store.compact import STATE_CODES, TemplateCache, as_float, render_sql, stored
 from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
 from console.store.schema import SAMPLE_SCHEMA
 
@@ -217,6 +217,13 @@ class Store:
             self.create_views()
         return written
 
+    def prune_rollups(self, now: datetime, keep_hourly_days: int) -> int:
+        """Drop hourly rollups older than `keep_hourly_days`; returns how many. Only spans up to
+        8 days read them (sql/queries/history.sql), longer ones read the daily rollups, and
+        kept for 13 months they would cost more bytes per sample than the raw samples do."""
+        cutoff = (now - timedelta(days=keep_hourly_days)).replace(minute=0, second=0, microsecond=0)
+        return int(self.scalar("DELETE FROM rollup_hour WHERE hour < ?", [cutoff]) or 0)
+
     def _archive_month(self, month: datetime) -> Path:
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
@@ -275,15 +282,18 @@ class Store:
         source = "SELECT * FROM sample_rows"
         if files:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-            source += f" UNION ALL SELECT * FROM read_parquet([{listed}])"
-        detail = render_sql("d.template", "r.value", "r.latency_ms", "s.label")
+            # by name: months archived before migration 006 hold DOUBLE values
+            source += f" UNION ALL SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        # FLOAT values back to what was written (migration 006); details render from those.
+        value, latency = "round(r.value::DOUBLE, 2)", "round(r.latency_ms::DOUBLE, 1)"
+        detail = render_sql("d.template", value, latency, "s.label")
         self.con.execute(
             f"""
             CREATE OR REPLACE VIEW samples AS
             SELECT r.ts, r.cycle, s.server, s.check_name, s.subject,
                    CAST(CASE r.state WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' ELSE 'unknown' END
                         AS sample_state) AS state,
-                   r.value, r.latency_ms, {detail} AS detail, r.series
+                   {value} AS value, {latency} AS latency_ms, {detail} AS detail, r.series
             FROM ({source}) AS r
             JOIN series AS s ON s.id = r.series
             LEFT JOIN detail_defaults AS dd
@@ -445,7 +455,7 @@ class Store:
             # server's ts one run; 2.06 bytes per raw sample instead of 2.65 by check first
             # (bench/bench_store_write.py's fleet, 5.4 million samples).
             con.execute(
-                "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, latency_ms, "
+                "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value_f, latency_f, "
                 "detail_id FROM batch ORDER BY series"
             )
             t2 = time.perf_counter()
@@ -526,8 +536,8 @@ class Store:
                 encoded.insert_dictionaries(con)
                 con.register("batch", encoded.batch)
                 con.execute(
-                    "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value, "
-                    "latency_ms, detail_id FROM batch ORDER BY ts, series"
+                    "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value_f, "
+                    "latency_f, detail_id FROM batch ORDER BY ts, series"
                 )
                 first = new.column("ts")[0].as_py()
                 hour = first.replace(minute=0, second=0, microsecond=0)
@@ -621,6 +631,8 @@ SAMPLE_SCHEMA_STORED = pa.schema(
         *SAMPLE_SCHEMA,
         ("series", pa.int32()),
         ("state_code", pa.uint8()),
+        ("value_f", pa.float32()),
+        ("latency_f", pa.float32()),
         ("detail_id", pa.int32()),
     ]
 )
@@ -664,8 +676,12 @@ class _Encoded:
         # round_value(), inlined: round() keeps None's place, and infinities and NaN as they are.
         values = [None if s.value is None else round(s.value, 2) for s in samples]
         latencies = [None if s.latency_ms is None else round(s.latency_ms, 1) for s in samples]
+        value_f, latency_f = as_float(values), as_float(latencies)
         details_ = [s.detail for s in samples]
-        templates = store._templates.many(details_, values, latencies, [f[1] for f in found_])
+        # Templates are checked against the numbers the view will render (FLOAT, rounded).
+        templates = store._templates.many(
+            details_, stored(value_f, 2), stored(latency_f, 1), [f[1] for f in found_]
+        )
         dids: list[int | None] = list(map(details.get, templates))
         if None in dids:
             new_details = self.new_details
@@ -704,6 +720,8 @@ class _Encoded:
                 "detail": details_,
                 "series": [f[0] for f in found_],
                 "state_code": codes,
+                "value_f": value_f,
+                "latency_f": latency_f,
                 "detail_id": [
                     None if did == usual else did for did, usual in zip(dids, usuals, strict=True)
                 ],

@@ -153,3 +153,18 @@ def test_older_history_lands_before_live_samples(db: Store, tmp_path: Path) -> N
         db, AvailabilityTerms(timezone="UTC"), scope(("s1", "a", "i")), "2026-04"
     ).to_pylist()[0]
     assert row["downtime_minutes"] == 30.0
+
+
+def test_an_import_keeps_the_live_latest_value_of_a_series(db: Store, tmp_path: Path) -> None:
+    """The grid shows current_state's value: an import of older history does not swap a
+    probe's disk rate for the stored FLOAT's 7 digits."""
+    t = utc(2026, 4, 1, 1)
+    rate = 123_456_789.0
+    live = Sample(t, "s1", "disk_activity", "", "ok", rate, "disk writing 123.5 MB/s over 5 s")
+    db.write_cycle(1, t, t, [live])
+    old = "2026-04-01T00:00:00Z,s1,disk_activity,,ok,1000000,disk writing 1.0 MB/s over 5 s"
+    import_samples(db, write(tmp_path, [old]), now=lambda: utc(2026, 5, 1))
+    current = db.query(
+        "SELECT value, consecutive FROM current_state WHERE check_name = 'disk_activity'"
+    ).to_pylist()
+    assert current == [{"value": rate, "consecutive": 2}]

@@ -65,6 +65,57 @@ def test_a_migration_numbered_below_the_newest_applied_is_still_applied(
         assert store.migrate() == newest
 
 
+def test_a_store_from_before_float_values_reads_the_same_details(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 006 keeps values as FLOAT: a value too large for one becomes infinity (the
+    store still opens), and a detail that would read differently from the rounded float keeps
+    the text it had."""
+    import sql
+
+    path = tmp_path / "nls.duckdb"
+    everything = sql.migrations()
+    monkeypatch.setattr(sql, "migrations", lambda: [m for m in everything if m[0] < 6])
+    with Store(path) as store:
+        store.con.execute(
+            "INSERT INTO series VALUES (1, 's1', 'disk_activity', '', ''), "
+            "(2, 's1', 'cpu', '', ''), (3, 's1', 'other', '', '')"
+        )
+        store.con.execute(
+            "INSERT INTO details VALUES (1, 'disk writing {vM} MB/s over 5 s'), "
+            "(2, 'CPU at {v1}% over 5 s'), (3, 'measured {v0}')"
+        )
+        store.con.execute(
+            "INSERT INTO detail_defaults VALUES ('disk_activity', 0, 1), ('cpu', 0, 2), "
+            "('other', 0, 3)"
+        )
+        store.con.execute(
+            "INSERT INTO sample_rows VALUES "
+            "(1, TIMESTAMPTZ '2026-01-01 00:00:00+00', 1, 0, 62849999.97, NULL, NULL), "
+            "(1, TIMESTAMPTZ '2026-01-01 00:00:00+00', 2, 0, 27.45, 12.3, NULL), "
+            "(2, TIMESTAMPTZ '2026-01-01 00:15:00+00', 1, 0, 5000000.0, NULL, NULL), "
+            "(2, TIMESTAMPTZ '2026-01-01 00:15:00+00', 3, 0, 1e39, NULL, NULL)"
+        )
+        store.create_views()
+        before = store.query("SELECT ts, series, detail FROM samples ORDER BY ALL").to_pylist()
+    monkeypatch.setattr(sql, "migrations", lambda: everything)
+    with Store(path) as store:
+        assert store.version() >= 6
+        after = store.query("SELECT ts, series, detail FROM samples ORDER BY ALL").to_pylist()
+        values = store.query("SELECT value, latency_ms FROM samples ORDER BY ts, series")
+    assert after == before
+    assert [d["detail"] for d in after][:2] == [
+        "disk writing 62.8 MB/s over 5 s",
+        "CPU at 27.4% over 5 s",
+    ]
+    assert values.to_pylist() == [
+        {"value": 62850000.0, "latency_ms": None},  # 7 significant digits above 131,072
+        {"value": 27.45, "latency_ms": 12.3},
+        {"value": 5000000.0, "latency_ms": None},
+        {"value": float("inf"), "latency_ms": None},
+    ]
+
+
 def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
     with Store(tmp_path / "nls.duckdb") as store:
         for n, state in enumerate(["ok", "fail", "fail", "ok"]):

@@ -226,31 +226,36 @@ class FleetService:
         """Move raw samples older than [database] keep_raw_months to the Parquet archive and
         drop hourly rollups older than keep_hourly_days."""
         settings = self.config.database
-        try:
-            files = await self.store.call(
-                Store.apply_retention, self.clock(), settings.keep_raw_months
-            )
-            pruned = await self.store.call(
-                Store.prune_rollups, self.clock(), settings.keep_hourly_days
-            )
-        except StoreFatal as exc:
-            self._fail(exc)
-            return []
-        except Exception as exc:
-            log.error("retention failed", extra={"event": "retention_failed", "error": str(exc)})
-            return []
-        for path in files:
+        now = self.clock()
+        files = await self._maintain(
+            "archive", Store.apply_retention, now, settings.keep_raw_months
+        )
+        for path in files or ():
             log.info("archived raw samples", extra={"event": "archived", "file": str(path)})
+        pruned = await self._maintain(
+            "rollups", Store.prune_rollups, now, settings.keep_hourly_days
+        )
         if pruned:
             log.info(
-                "dropped old hourly rollups",
-                extra={
-                    "event": "rollups_pruned",
-                    "rows": pruned,
-                    "days": settings.keep_hourly_days,
-                },
+                "dropped old hourly rollups", extra={"event": "rollups_pruned", "rows": pruned}
             )
-        return files
+        return files or []
+
+    async def _maintain(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """One nightly store step: a failure is logged (or ends the daemon when the store is
+        gone) and returns None, so one step's failure neither hides nor stops the other's."""
+        if self.failed is not None:
+            return None
+        try:
+            return await self.store.call(fn, *args)
+        except StoreFatal as exc:
+            self._fail(exc)
+        except Exception as exc:
+            log.error(
+                f"retention ({step}) failed",
+                extra={"event": "retention_failed", "step": step, "error": str(exc)},
+            )
+        return None
 
     def _fail(self, exc: BaseException) -> None:
         if self.failed is None:

@@ -22,15 +22,23 @@ SELECT server, check_name, subject, state, ts,
 FROM imp_runs
 WHERE changed;
 
+-- The value stays the one written live when the newest sample is not an imported one: the view
+-- gives back FLOAT values (7 significant digits), current_state keeps what the probe measured.
 INSERT OR REPLACE INTO current_state
-SELECT server, check_name, subject,
-       arg_max(state, ts), min(ts), max(ts), count(*)::INTEGER,
-       arg_max(value, ts), arg_max(detail, ts)
-FROM imp_runs
-WHERE (server, check_name, subject, run) IN (
-    SELECT server, check_name, subject, max(run) FROM imp_runs GROUP BY ALL
-)
-GROUP BY server, check_name, subject;
+SELECT r.server, r.check_name, r.subject, r.state, r.since, r.last_ts, r.consecutive,
+       CASE WHEN c.last_ts = r.last_ts THEN c.value ELSE r.value END, r.detail
+FROM (
+    SELECT server, check_name, subject,
+           arg_max(state, ts) AS state, min(ts) AS since, max(ts) AS last_ts,
+           count(*)::INTEGER AS consecutive, arg_max(value, ts) AS value,
+           arg_max(detail, ts) AS detail
+    FROM imp_runs
+    WHERE (server, check_name, subject, run) IN (
+        SELECT server, check_name, subject, max(run) FROM imp_runs GROUP BY ALL
+    )
+    GROUP BY server, check_name, subject
+) AS r
+LEFT JOIN current_state AS c USING (server, check_name, subject);
 
 INSERT INTO cameras
 SELECT server, subject, subject, min(ts), NULL

@@ -172,6 +172,7 @@ def main() -> None:
         daemon.terminate()  # stats from the file itself, after the daemon's last write
         daemon.wait(120)
         _, stats = nls(fleet.config, "stats")
+        raw = raw_row_bytes(folder / "bench.duckdb")
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         probed = sum(int(c["servers"]) for c in cycles)
         lags = [float(c["lag_s"]) for c in every if c.get("lag_s") not in (None, '""', "")]
@@ -200,6 +201,7 @@ def main() -> None:
             ),
             ("nls sql while probing (s)", " / ".join(f"{t:.2f}" for t in sql_times)),
             ("health alarms", str(sum(1 for line in lines if "alarm=on" in line))),
+            ("raw rows (sample_rows) per sample", raw),
             *console.items(),
             ("run time", f"{time.perf_counter() - started:.0f} s"),
         ]
@@ -216,6 +218,23 @@ def main() -> None:
             daemon.kill()
         fleet.stop()
         log.close()
+
+
+def raw_row_bytes(database: Path) -> str:
+    """Bytes per sample of `sample_rows` alone, from its blocks: the whole file over a few
+    samples per series is mostly the per-series tables (`nls stats` shows that figure)."""
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        size, blocks, rows = con.execute(
+            "SELECT (SELECT block_size FROM pragma_database_size()), "
+            "(SELECT count(DISTINCT block_id) FROM pragma_storage_info('sample_rows') "
+            "WHERE block_id >= 0), (SELECT count(*) FROM sample_rows)"
+        ).fetchone()
+    finally:
+        con.close()
+    return f"{blocks * size / max(1, rows):.2f} bytes ({rows:,} rows in {blocks} blocks)"
 
 
 def attached_console(socket: Path) -> dict[str, Any]:

@@ -284,6 +284,17 @@ class Store:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             # by name: months archived before migration 006 hold DOUBLE values
             source += f" UNION ALL SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+        # What accounting reads of every raw sample, without the joins that render a detail:
+        # a month by camera reads some 90 million rows (bench/bench_availability.py).
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE VIEW sample_states AS
+            SELECT r.ts, r.series,
+                   CAST(CASE r.state WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' ELSE 'unknown' END
+                        AS sample_state) AS state
+            FROM ({source}) AS r
+            """
+        )
         # FLOAT values back to what was written (migration 006); details render from those.
         value, latency = "round(r.value::DOUBLE, 2)", "round(r.latency_ms::DOUBLE, 1)"
         detail = render_sql("d.template", value, latency, "s.label")

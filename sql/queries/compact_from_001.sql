@@ -80,3 +80,6 @@ FROM (
 WHERE c.server = l.server AND c.check_name = l.check_name AND c.subject = l.subject;
 
 DROP TABLE samples_001;
+
+-- What accounting reads of every sample (the store's own view of the same name).
+CREATE VIEW sample_states AS SELECT ts, series, state FROM samples;

@@ -9,6 +9,7 @@ daemon. An attached command that failed to attach would exit 3 (the daemon holds
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
@@ -20,7 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,19 +242,25 @@ def _difference(embedded: tuple[Any, ...], attached: tuple[Any, ...]) -> str:
     return f"nls {' '.join(args)} differs with a daemon:\n" + "\n".join(lines)
 
 
-@pytest.fixture(params=MODES)
-def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iterator[Site]:
+@contextlib.contextmanager
+def open_site(
+    mode: str,
+    sim: Simulator,
+    tmp_path: Path,
+    key: str,
+    edit: Callable[[str], str] = lambda text: text,
+) -> Iterator[Site]:
     """A fresh database holding one healthy cycle: stored by the daemon's start-up cycle when
     attached, by one `nls check` when embedded. The daemon's interval leaves every server's
     slot hours away (`Simulator.quiet_interval`), so no scheduled cycle can interleave with the
-    test's commands."""
+    test's commands. `edit` changes the configuration's text (a test's own policies)."""
     sim.heal()
     config = tmp_path / "site.toml"
     text = sim.config.read_text(encoding="utf-8")
     text = text.replace(str(sim.config.with_suffix(".duckdb")), str(tmp_path / "site.duckdb"))
-    quiet = f'interval = "{sim.quiet_interval}"'
-    config.write_text(text.replace('interval = "15m"', quiet), encoding="utf-8")
-    s = Site(request.param, tmp_path, config, sim, request.node.originalname)
+    text = text.replace('interval = "15m"', f'interval = "{sim.quiet_interval}"')
+    config.write_text(edit(text), encoding="utf-8")
+    s = Site(mode, tmp_path, config, sim, key)
     try:
         if s.mode == "attached":
             s.daemon = Daemon(config)
@@ -271,6 +278,13 @@ def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iter
         if s.daemon is not None:
             s.daemon.stop()
             assert "Traceback" not in s.daemon.log, s.daemon.log
+
+
+@pytest.fixture(params=MODES)
+def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iterator[Site]:
+    """open_site() for each mode."""
+    with open_site(request.param, sim, tmp_path, request.node.originalname) as s:
+        yield s
 
 
 SERVERS = [f"crest-{n:04d}" for n in range(1, 6)]

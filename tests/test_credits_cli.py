@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import TRANSCRIPTS, Daemon, Simulator, Site, nls, sim
+from tests.test_cli import Simulator, Site, open_site, sim
 from tests.test_report_cli import history
 
 __all__ = ["sim"]
@@ -50,30 +50,15 @@ claim_days = 7, timer_breach_is_failure = true }
 @pytest.fixture(params=("embedded", "attached"))
 def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iterator[Site]:
     """tests/test_cli.py's site with cust-001 on the `safr-fee` policy."""
-    sim.heal()
-    config = tmp_path / "site.toml"
-    text = sim.config.read_text(encoding="utf-8")
-    text = text.replace(str(sim.config.with_suffix(".duckdb")), str(tmp_path / "site.duckdb"))
-    text = text.replace('interval = "15m"', f'interval = "{sim.quiet_interval}"')
-    first = text.index('id = "cust-001"')  # the first customer: its plan is the next one
-    plan = text.index('sla_plan = "visuatech"', first)
-    text = text[:plan] + 'sla_plan = "safr-fee"' + text[plan + 22 :] + POLICY
-    config.write_text(text, encoding="utf-8")
-    s = Site(request.param, tmp_path, config, sim, f"credits:{request.node.originalname}")
-    try:
-        if s.mode == "attached":
-            s.daemon = Daemon(config)
-            s.daemon.wait_for("event=cycle")
-        else:
-            first = nls("check", "--config", str(config))
-            assert first.code == 0, first.err
+
+    def edit(text: str) -> str:
+        first = text.index('id = "cust-001"')  # the first customer: its plan is the next one
+        plan = text.index('sla_plan = "visuatech"', first)
+        return text[:plan] + 'sla_plan = "safr-fee"' + text[plan + 22 :] + POLICY
+
+    key = f"credits:{request.node.originalname}"
+    with open_site(request.param, sim, tmp_path, key, edit) as s:
         yield s
-        if s.mode == "embedded":
-            TRANSCRIPTS[s.key] = s.transcript
-    finally:
-        if s.daemon is not None:
-            s.daemon.stop()
-            assert "Traceback" not in s.daemon.log, s.daemon.log
 
 
 def ok(result: Any) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_cli import TRANSCRIPTS, Daemon, Simulator, Site, nls, sim
+from tests.test_cli import Simulator, Site, nls, open_site, sim
 
 __all__ = ["sim"]  # the module's simulator fixture, shared with tests/test_cli.py's design
 
@@ -26,31 +26,16 @@ TARGETS = {
 @pytest.fixture(params=("embedded", "attached"))
 def site(request: pytest.FixtureRequest, sim: Simulator, tmp_path: Path) -> Iterator[Site]:
     """tests/test_cli.py's site, with timers on the visuatech preset's P1 and P2."""
-    sim.heal()
-    config = tmp_path / "site.toml"
-    text = sim.config.read_text(encoding="utf-8")
-    text = text.replace(str(sim.config.with_suffix(".duckdb")), str(tmp_path / "site.duckdb"))
-    # no scheduled cycle interleaves with the test (an interval is at most a day)
-    text = text.replace('interval = "15m"', f'interval = "{sim.quiet_interval}"')
-    for old, new in TARGETS.items():
-        assert old in text
-        text = text.replace(old, new)
-    config.write_text(text, encoding="utf-8")
-    s = Site(request.param, tmp_path, config, sim, f"incident:{request.node.originalname}")
-    try:
-        if s.mode == "attached":
-            s.daemon = Daemon(config)
-            s.daemon.wait_for("event=cycle")
-        else:
-            first = nls("check", "--config", str(config))
-            assert first.code == 0, first.err
+
+    def edit(text: str) -> str:
+        for old, new in TARGETS.items():
+            assert old in text
+            text = text.replace(old, new)
+        return text
+
+    key = f"incident:{request.node.originalname}"
+    with open_site(request.param, sim, tmp_path, key, edit) as s:
         yield s
-        if s.mode == "embedded":
-            TRANSCRIPTS[s.key] = s.transcript
-    finally:
-        if s.daemon is not None:
-            s.daemon.stop()
-            assert "Traceback" not in s.daemon.log, s.daemon.log
 
 
 def ok(result: Any) -> Any:

@@ -148,3 +148,21 @@ def test_a_template_renders_back_the_text_it_came_from(value: float, latency: fl
     ):
         template = templatize(text, value, latency, "")
         assert render(template, value, latency, "") == text
+
+
+def test_the_writer_checks_templates_against_the_numbers_the_view_gives_back() -> None:
+    """compact.stored() is the view's round(FLOAT::DOUBLE, n), halves and large values too."""
+    import duckdb
+    import pyarrow as pa
+
+    from console.store.compact import as_float, stored
+
+    values = [27.45, 12.35, 0.125, -2.5, 131_071.99, 62_849_999.97, 1e39, None, float("inf")]
+    floats = as_float(values)
+    con = duckdb.connect()
+    con.register("f", pa.table({"i": list(range(len(values))), "v": floats}))
+    for digits in (1, 2):
+        rows = con.execute(f"SELECT round(v::DOUBLE, {digits}) FROM f ORDER BY i").fetchall()
+        view = [r[0] for r in rows]
+        assert stored(floats, digits) == view
+    assert stored(floats, 2)[:2] == [27.45, 12.35]

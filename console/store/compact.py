@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 STATE_CODES = {"ok": 0, "fail": 1, "unknown": 2}
 STATES = ("ok", "fail", "unknown")
@@ -36,16 +37,6 @@ def round_value(value: float | None) -> float | None:
     return round(value, 2)
 
 
-def duck_round(value: float, digits: int) -> float:
-    """DuckDB's round(DOUBLE, n): round(x * 10^n) / 10^n with halves away from zero (Python's
-    round() takes halves to even, which differs on exact binary halves)."""
-    scale = 10.0**digits
-    y = value * scale
-    whole = math.floor(abs(y))
-    out = math.copysign(whole + (1.0 if abs(y) - whole >= 0.5 else 0.0), y) / scale
-    return value if not math.isfinite(out) else out
-
-
 def as_float(values: Sequence[float | None]) -> pa.Array:
     """The FLOAT column `sample_rows` keeps (out of range becomes infinity, never an error)."""
     return pa.array(values, pa.float64()).cast(pa.float32())
@@ -53,12 +44,11 @@ def as_float(values: Sequence[float | None]) -> pa.Array:
 
 def stored(floats: pa.Array, digits: int) -> list[float | None]:
     """What the `samples` view reads back of a FLOAT column: the float's double rounded as the
-    view rounds it (`round(x::DOUBLE, digits)`). The value itself for every value below 131,072
-    at 0.01; larger ones (disk bytes/s) keep 7 significant digits."""
-    return [
-        v if v is None or not math.isfinite(v) else duck_round(v, digits)
-        for v in floats.cast(pa.float64()).to_pylist()
-    ]
+    view rounds it, DuckDB's round(x::DOUBLE, n) = round(x * 10^n) / 10^n with halves away from
+    zero (Arrow's half_towards_infinity; Python's round() takes halves to even). The value itself
+    for every value below 131,072 at 0.01; larger ones (disk bytes/s) keep 7 digits."""
+    doubles = floats.cast(pa.float64())
+    return pc.round(doubles, digits, round_mode="half_towards_infinity").to_pylist()
 
 
 def _formats(value: float | None, latency: float | None) -> list[tuple[str, str]]:

@@ -44,7 +44,7 @@ from console.sla.terms import AvailabilityTerms  # noqa: E402
 from console.store.database import Store, connect  # noqa: E402
 from console.store.stats import file_sizes  # noqa: E402
 
-COMPACT_MIGRATIONS = {3, 6}
+COMPACT_MIGRATIONS = {3, 6, 7}
 """The store's own compact layout (sample_rows behind a `samples` view); this benchmark builds
 the 001 table and converts it to i12's prototype layout instead (see the report of issue 13 on
 making the two one)."""
@@ -228,26 +228,31 @@ def generate_store(
     series as it first stores them, slot by slot."""
     con = store.con
     per = len(CHECKS) + cameras
+    first_slot = int(FIRST.timestamp()) // 900
     _inventory(con, servers)
     con.execute(
         f"""INSERT INTO series
         SELECT (s * {per} + p)::INTEGER, 'crest-' || lpad(s::VARCHAR, 4, '0'),
                CASE WHEN p < {len(CHECKS)} THEN {list(CHECKS)}[p + 1] ELSE 'camera' END,
                CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'cam-' || (p - {len(CHECKS)} + 1) END,
-               CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'Camera ' || (p - {len(CHECKS)} + 1) END
+               CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'Camera ' || (p - {len(CHECKS)} + 1) END,
+               make_timestamptz(({first_slot} * 900 + s * 90 // {servers} * 10) * 1000000::BIGINT)
         FROM range({servers}) a(s), range({per}) b(p)"""
     )
     for n, ((check, code), template) in enumerate(TEMPLATES.items(), 1):
         con.execute("INSERT INTO details VALUES (?, ?)", [n, template])
         con.execute("INSERT INTO detail_defaults VALUES (?, ?, ?)", [check, code, n])
     n_series = servers * per
-    first_slot = int(FIRST.timestamp()) // 900
     total = 0
     last_k = 0
     for m, month_start, month_end, k0, slots, gap in _months(months):
         last_k = k0 + slots - 1
         t0 = time.perf_counter()
         fails = FAILS.format(sid="sid", k="k")
+        prev_fails = FAILS.format(sid="sid", k="kp")
+        # each sample's predecessor, as the writer stores it (migration 007): the previous
+        # slot's sample, or the one before the monitor's own hour-long outage. (Two failure
+        # blocks back to back, about one series in 4,000 a month, count as two runs here.)
         con.execute(
             f"""
             INSERT INTO sample_rows
@@ -256,9 +261,14 @@ def generate_store(
                 FROM range({slots}::BIGINT * {n_series}) t(i)
             ), h AS (
                 SELECT k, sid, sid % {per} AS pos, (sid // {per}) * 90 // {servers} AS phase,
-                       CASE WHEN {fails} THEN 1 ELSE 0 END AS st
+                       CASE WHEN {fails} THEN 1 ELSE 0 END AS st,
+                       CASE WHEN k = {gap + 4} THEN {gap - 1} ELSE k - 1 END AS kp
                 FROM g
                 WHERE k < {gap} OR k >= {gap + 4}
+            ), q AS (
+                SELECT *, kp < {first_slot} AS first,
+                       CASE WHEN {prev_fails} THEN 1 ELSE 0 END AS pst
+                FROM h
             )
             SELECT (k - {first_slot}) * 90 + phase,
                    make_timestamptz((k * 900 + phase * 10) * 1000000::BIGINT), sid, st,
@@ -268,8 +278,14 @@ def generate_store(
                         WHEN st = 0 THEN 1 ELSE 0 END::FLOAT,
                    CASE WHEN pos = 0 AND st = 0 THEN round(2 + (hash(k, sid) % 380) / 10.0, 1)
                    END::FLOAT,
-                   NULL
-            FROM h
+                   NULL,
+                   CASE WHEN NOT first THEN (k - kp) * 900000000::BIGINT END,
+                   CASE WHEN NOT first THEN pst END,
+                   CASE WHEN NOT first THEN CASE WHEN pst = 1 THEN kp % 8 + 1 ELSE 0 END END,
+                   CASE WHEN NOT first AND pst = 1
+                        THEN make_timestamptz(((kp - kp % 8) * 900 + phase * 10)
+                                              * 1000000::BIGINT) END
+            FROM q
             ORDER BY k, phase, sid
             """
         )
@@ -320,14 +336,17 @@ def generate_store(
             f"{time.perf_counter() - t0:.0f} s ({pruned:,} hourly rollups dropped)",
             flush=True,
         )
+    failing = FAILS.format(sid="id", k=last_k)
+    phase = f"(id // {per} * 90 // {servers})"
     con.execute(
         "INSERT INTO current_state (server, check_name, subject, state, since, last_ts, "
-        "consecutive, value, detail) "
-        f"SELECT server, check_name, subject, CASE WHEN {FAILS.format(sid='id', k=last_k)} "
+        "consecutive, value, detail, failures, failed_since) "
+        f"SELECT server, check_name, subject, CASE WHEN {failing} "
         f"THEN 'fail' ELSE 'ok' END::sample_state, TIMESTAMPTZ '{FIRST.isoformat()}', "
-        f"make_timestamptz(({last_k} * 900 + (id // {per} * 90 // {servers}) * 10) "
-        "* 1000000::BIGINT), "
-        "1, NULL, '' FROM series"
+        f"make_timestamptz(({last_k} * 900 + {phase} * 10) * 1000000::BIGINT), "
+        f"1, NULL, '', CASE WHEN {failing} THEN {last_k % 8 + 1} ELSE 0 END, "
+        f"CASE WHEN {failing} THEN make_timestamptz((({last_k - last_k % 8}) * 900 + {phase} * 10)"
+        " * 1000000::BIGINT) END FROM series"
     )
     return total
 

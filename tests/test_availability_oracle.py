@@ -159,7 +159,7 @@ def merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
     return out
 
 
-COMPACT_MIGRATIONS = {3, 6}
+COMPACT_MIGRATIONS = {3, 6, 7}
 """The migrations that turn `samples` into the store's compact layout and change it."""
 
 
@@ -242,3 +242,74 @@ def compare(
         unknown = sum(o["minutes"] for o in mine if o["status"] == "unknown")
         assert down == pytest.approx(e.down, abs=0.001 * (len(mine) + 1)), path
         assert unknown == pytest.approx(e.unknown, abs=0.001 * (len(mine) + 1)), path
+
+
+@pytest.mark.parametrize("ends_failing", [False, True])
+def test_samples_written_live_carry_their_predecessors(ends_failing: bool) -> None:
+    """The probe path stores each sample with its series' previous one (from current_state,
+    migration 007): failure runs through unknown samples, retries, a gap, a series' first
+    sample. Its month equals the rules, as imported history's does."""
+    from console.monitor.sample import Sample
+
+    segs: list[Segment] = [
+        ("ok", 30, 0),
+        ("fail", 2, 0),
+        ("unknown", 3, 40),
+        ("fail", 4, 90),
+        ("gap", 200, 0),
+        ("retry", 5, 10),
+        ("ok", 10, 0),
+        ("fail", 1, 0),
+        ("unknown", 2, 0),
+        ("ok", 5, 0),
+        ("fail" if ends_failing else "ok", 6, 0),
+    ]
+    rows = {"s1": history("s1", segs), "s2": history("s2", [("ok", 3, 0), ("gap", 600, 0)])}
+    merged_rows = sorted(rows["s1"] + rows["s2"], key=lambda r: (r["ts"], r["server"]))
+    sc = scope(("s1", "c", "i"), ("s2", "c", "i"), zone="UTC", n=N)
+    with Store(Path(":memory:")) as live:
+        for n, r in enumerate(merged_rows, 1):
+            sample = Sample(r["ts"], r["server"], "server_online", "", r["state"], None, "x")
+            live.write_cycle(n, r["ts"], r["ts"], [sample])
+        expected = {s: oracle(rows[s], []) for s in rows}
+        compare(live.con, sc, expected, "written live")
+        compare(live.con, sc, expected, "written live, reference", reference=True)
+
+
+def test_a_store_from_before_predecessors_is_filled_in_by_its_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 007 computes every stored sample's predecessor, each series' first sample and
+    current_state's failure run from the history already there: the month is the same."""
+    segs: list[Segment] = [
+        ("ok", 20, 0),
+        ("fail", 2, 0),
+        ("unknown", 2, 30),
+        ("fail", 3, 0),
+        ("gap", 300, 0),
+        ("fail", 4, 0),
+    ]
+    rows = history("s1", segs)
+    everything = sql.migrations()
+    monkeypatch.setattr(sql, "migrations", lambda: [m for m in everything if m[0] < 7])
+    path = tmp_path / "nls.duckdb"
+    with Store(path) as old:
+        old.con.execute("INSERT INTO series VALUES (1, 's1', 'server_online', '', '')")
+        old.con.execute("INSERT INTO details VALUES (1, 'x')")
+        code = {"ok": 0, "fail": 1, "unknown": 2}
+        old.con.executemany(
+            "INSERT INTO sample_rows VALUES (?, ?, 1, ?, NULL, NULL, 1)",
+            [[n, r["ts"], code[r["state"]]] for n, r in enumerate(rows, 1)],
+        )
+        old.con.execute(
+            "INSERT INTO current_state VALUES ('s1', 'server_online', '', 'fail', ?, ?, 4, "
+            "NULL, 'x')",
+            [rows[-4]["ts"], rows[-1]["ts"]],
+        )
+    monkeypatch.setattr(sql, "migrations", lambda: everything)
+    with Store(path) as migrated:
+        assert migrated.scalar("SELECT first_ts FROM series") == rows[0]["ts"]
+        # 2 + 3 + 4 failed samples: unknown ones and the gap neither count nor reset the run
+        assert migrated.scalar("SELECT failures FROM current_state") == 9
+        sc = scope(("s1", "c", "i"), zone="UTC", n=N)
+        compare(migrated.con, sc, {"s1": oracle(rows, [])}, "migrated")

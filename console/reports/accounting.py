@@ -564,16 +564,17 @@ def _connection(con: Any) -> duckdb.DuckDBPyConnection:
 
 
 def _layout(cur: duckdb.DuckDBPyConnection) -> Layout:
-    """'001': samples keyed by three strings; 'compact': by a series id (samples.series ->
-    series.id); 'prev': compact, each sample carrying its predecessor (gap_us, prev_state,
-    prev_failures, prev_failed_since; see sql/queries/compact_from_001.sql)."""
+    """'001': samples keyed by three strings; 'compact': by a series id, read through the
+    `sample_states` view; 'prev': compact, each sample carrying its predecessor (gap_us,
+    prev_state, prev_failures, prev_failed_since: migration 007), which the store's view shows
+    unless a month archived before 007 lacks them."""
     columns = {
         r[0]
         for r in cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'samples'"
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_states'"
         ).fetchall()
     }
-    if "series" not in columns:
+    if not columns:
         return "001"
     return "prev" if "gap_us" in columns else "compact"
 

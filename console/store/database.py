@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 import sql
 from console.clock import utcnow
@@ -282,16 +283,32 @@ class Store:
         source = "SELECT * FROM sample_rows"
         if files:
             listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-            # by name: months archived before migration 006 hold DOUBLE values
-            source += f" UNION ALL SELECT * FROM read_parquet([{listed}], union_by_name = true)"
-        # What accounting reads of every raw sample, without the joins that render a detail:
-        # a month by camera reads some 90 million rows (bench/bench_availability.py).
+            # by name: months archived before migration 006 hold DOUBLE values, before 007 no
+            # predecessor columns (NULL here)
+            source += (
+                f" UNION ALL BY NAME SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+            )
+        # What accounting reads of every raw sample, without the joins that render a detail
+        # (a month by camera reads some 90 million rows: bench/bench_availability.py), with
+        # each sample's predecessor unless a month archived before migration 007 lacks it (the
+        # accounting then orders samples itself: console/reports/accounting.py _layout).
+        prev = ""
+        raw = self.con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'sample_rows' AND column_name = 'gap_us'"
+        ).fetchall()
+        if raw[0][0] and all("gap_us" in pq.read_schema(f).names for f in files):
+            prev = (
+                ", r.gap_us, CAST(CASE r.prev_state WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' "
+                "WHEN 2 THEN 'unknown' END AS sample_state) AS prev_state, r.prev_failures, "
+                "r.prev_failed_since"
+            )
         self.con.execute(
             f"""
             CREATE OR REPLACE VIEW sample_states AS
             SELECT r.ts, r.series,
                    CAST(CASE r.state WHEN 0 THEN 'ok' WHEN 1 THEN 'fail' ELSE 'unknown' END
-                        AS sample_state) AS state
+                        AS sample_state) AS state{prev}
             FROM ({source}) AS r
             """
         )
@@ -461,14 +478,7 @@ class Store:
             con.register("seen", seen)
             t1 = time.perf_counter()
             encoded.insert_dictionaries(con)
-            # By series: a slot's servers got consecutive series ids when first seen, so the
-            # column is a run of constant steps (bit-packed to almost nothing) and each
-            # server's ts one run; 2.06 bytes per raw sample instead of 2.65 by check first
-            # (bench/bench_store_write.py's fleet, 5.4 million samples).
-            con.execute(
-                "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value_f, latency_f, "
-                "detail_id FROM batch ORDER BY series"
-            )
+            con.execute(sql.query("append_samples"))
             t2 = time.perf_counter()
             con.execute(sql.query("fold_state_changes"))
             con.execute(sql.query("fold_current_state"))
@@ -547,8 +557,9 @@ class Store:
                 encoded.insert_dictionaries(con)
                 con.register("batch", encoded.batch)
                 con.execute(
-                    "INSERT INTO sample_rows SELECT cycle, ts, series, state_code, value_f, "
-                    "latency_f, detail_id FROM batch ORDER BY ts, series"
+                    "INSERT INTO sample_rows (cycle, ts, series, state, value, latency_ms, detail) "
+                    "SELECT cycle, ts, series, state_code, value_f, latency_f, detail_id "
+                    "FROM batch ORDER BY ts, series"
                 )
                 first = new.column("ts")[0].as_py()
                 hour = first.replace(minute=0, second=0, microsecond=0)
@@ -556,6 +567,7 @@ class Store:
                     con, sql.query("fold_rollups"), {"hour": hour, "day": hour.replace(hour=0)}
                 )
                 con.execute(sql.query("import_refold"))
+                con.execute(sql.query("import_predecessors"))
             con.execute("DROP TABLE imp_new")
             con.execute("DROP TABLE imp_keys")
             con.execute("COMMIT")
@@ -665,6 +677,7 @@ class _Encoded:
         next_series, next_detail = store._next_ids()
         self.next_ids = (next_series, next_detail)
         self.new_series: dict[tuple[str, str, str], tuple[int, str]] = {}
+        self.first_seen: dict[tuple[str, str, str], datetime] = {}
         self.new_details: dict[str, int] = {}
         self.new_defaults: dict[tuple[str, int], int] = {}
         servers = [s.server for s in samples]
@@ -681,6 +694,7 @@ class _Encoded:
                     hit = new_series.get(key)
                     if hit is None:
                         hit = new_series[key] = (next_series, samples[i].label)
+                        self.first_seen[key] = samples[i].ts
                         next_series += 1
                     found[i] = hit
         found_ = cast("list[tuple[int, str]]", found)
@@ -754,6 +768,9 @@ class _Encoded:
                     "check_name": [key[1] for key, _ in items],
                     "subject": [key[2] for key, _ in items],
                     "label": [label for _, (_, label) in items],
+                    "first_ts": pa.array(
+                        [self.first_seen[key] for key, _ in items], pa.timestamp("us", tz="UTC")
+                    ),
                 },
             )
         if self.new_details:

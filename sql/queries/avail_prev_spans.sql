@@ -1,4 +1,4 @@
--- Accounting on the compact layout whose samples carry their predecessor (compact_from_001.sql):
+-- Accounting on the compact layout whose samples carry their predecessor (migration 007):
 -- a sample says how long its series' previous sample held and in which state, so a month needs
 -- only the rare samples that follow a failed or unknown sample or a gap (zonemaps on ts,
 -- prev_state and gap_us skip the rest), plus current_state for series that stopped sampling.
@@ -6,18 +6,18 @@
 INSERT INTO acct_spans
 WITH rare AS (
     SELECT ts, series AS sid, gap_us, prev_state, prev_failures, prev_failed_since
-    FROM samples
+    FROM sample_states
     WHERE ts > $start AND ts < $hi_cap AND prev_state <> 'ok'::sample_state
       AND series IN (SELECT sid FROM acct_series)
     UNION ALL
     SELECT ts, series, gap_us, prev_state, prev_failures, prev_failed_since
-    FROM samples
+    FROM sample_states
     WHERE ts > $start AND gap_us > $cap_us
       AND NOT (ts < $hi_cap AND prev_state <> 'ok'::sample_state)
       AND series IN (SELECT sid FROM acct_series)
     UNION ALL
     SELECT ts, series, NULL, NULL, NULL, NULL
-    FROM samples
+    FROM sample_states
     WHERE ts > $start AND ts < $hi AND gap_us IS NULL AND series IN (SELECT sid FROM acct_series)
 ),
 p AS (

@@ -82,4 +82,5 @@ WHERE c.server = l.server AND c.check_name = l.check_name AND c.subject = l.subj
 DROP TABLE samples_001;
 
 -- What accounting reads of every sample (the store's own view of the same name).
-CREATE VIEW sample_states AS SELECT ts, series, state FROM samples;
+CREATE VIEW sample_states AS
+SELECT ts, series, state, gap_us, prev_state, prev_failures, prev_failed_since FROM samples;

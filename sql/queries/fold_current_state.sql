@@ -8,12 +8,18 @@ SET state = b.state::sample_state,
     last_ts = b.ts,
     consecutive = CASE WHEN c.state = b.state::sample_state THEN c.consecutive + 1 ELSE 1 END,
     value = b.value,
-    detail = b.detail
+    detail = b.detail,
+    -- the failure run: an unknown sample neither counts nor resets it (migration 007)
+    failures = CASE b.state WHEN 'fail' THEN coalesce(c.failures, 0) + 1 WHEN 'ok' THEN 0
+                            ELSE coalesce(c.failures, 0) END,
+    failed_since = CASE b.state WHEN 'fail' THEN coalesce(c.failed_since, b.ts)
+                                WHEN 'ok' THEN NULL ELSE c.failed_since END
 FROM batch AS b
 WHERE c.server = b.server AND c.check_name = b.check_name AND c.subject = b.subject;
 
 INSERT INTO current_state
-SELECT server, check_name, subject, state, ts, ts, 1, value, detail
+SELECT server, check_name, subject, state, ts, ts, 1, value, detail,
+       CASE WHEN state = 'fail' THEN 1 ELSE 0 END, CASE WHEN state = 'fail' THEN ts END
 FROM batch_changes
 WHERE previous IS NULL;
 

@@ -25,6 +25,7 @@ WHERE changed;
 -- The value stays the one written live when the newest sample is not an imported one: the view
 -- gives back FLOAT values (7 significant digits), current_state keeps what the probe measured.
 INSERT OR REPLACE INTO current_state
+    (server, check_name, subject, state, since, last_ts, consecutive, value, detail)
 SELECT r.server, r.check_name, r.subject, r.state, r.since, r.last_ts, r.consecutive,
        CASE WHEN c.last_ts = r.last_ts THEN c.value ELSE r.value END, r.detail
 FROM (

@@ -7,16 +7,13 @@ of one installer, and the database's bytes per sample. Targets on the 2-core mac
 
     .venv/bin/python bench/bench_availability.py                  # full size (~10-20 min)
     .venv/bin/python bench/bench_availability.py --servers 100 --months 2   # a quick look
-    .venv/bin/python bench/bench_availability.py --layout 001 --servers 100 --months 1
 
-Layouts: `store` (the default: the store's own layout, migrations 003 and 006, built by
-`Store`: raw rows keyed by series id, FLOAT values, detail templates, hourly and daily rollups
-derived from the raw rows, hourly ones older than [database] keep_hourly_days dropped month by
-month as the daemon drops them nightly, state changes of every failure; bytes per sample as
-`nls stats` counts them: the database file over its samples); `compact` (i12's prototype,
-sql/queries/compact_from_001.sql: the store's keys, value and latency as FLOAT, detail stored
-only when a sample is not ok, each sample carrying its predecessor's gap, state and failure
-run); `001` (the first schema: three VARCHAR keys per sample).
+The store is the daemon's own (built by `Store`, all migrations): raw rows keyed by series id
+with FLOAT values, detail templates and each sample's predecessor (gap, state, failure run), in
+the writer's order; hourly and daily rollups derived from the raw rows, hourly ones older than
+[database] keep_hourly_days dropped month by month as the daemon drops them nightly; state
+changes of every failure. Bytes per sample as `nls stats` counts them: the database file over
+its samples, and where they go, table by table.
 Faults: every series fails for 2 hours at random (about one series in ten a month), and the
 monitor itself is down one hour a month (no samples at all: unknown time for everything).
 """
@@ -36,172 +33,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sql  # noqa: E402
 from console.reports.accounting import availability  # noqa: E402
 from console.reports.period import Month  # noqa: E402
 from console.reports.scope import Scope, Subject  # noqa: E402
 from console.sla.terms import AvailabilityTerms  # noqa: E402
-from console.store.database import Store, connect  # noqa: E402
+from console.store.database import Store  # noqa: E402
 from console.store.stats import file_sizes  # noqa: E402
 
-COMPACT_MIGRATIONS = {3, 6, 7}
-"""The store's own compact layout (sample_rows behind a `samples` view); this benchmark builds
-the 001 table and converts it to i12's prototype layout instead (see the report of issue 13 on
-making the two one)."""
-
-
-class BenchStore:
-    """The database at the newest schema but with 001's `samples` table."""
-
-    def __init__(self, path: Path) -> None:
-        self.con = connect(path, settings={"threads": 2})
-        self.con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, name VARCHAR, applied TIMESTAMPTZ)"
-        )
-        done = {v for (v,) in self.con.execute("SELECT version FROM schema_version").fetchall()}
-        for version, name, text in sql.migrations():
-            if version not in done and version not in COMPACT_MIGRATIONS:
-                self.con.execute(text)
-                self.con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, name])
-
-    def close(self) -> None:
-        self.con.close()
-
-
 CHECKS = ("server_online", "cpu", "disk_activity", "video_rights")
-PER_SERVER = len(CHECKS) + 30  # series per server: 4 checks + 30 cameras
 FIRST = datetime(2025, 3, 1, tzinfo=UTC)
-
-COMPACT_SCHEMA = """
-DROP TABLE samples;
-CREATE TABLE series (
-    id          INTEGER PRIMARY KEY,
-    server      VARCHAR NOT NULL,
-    check_name  VARCHAR NOT NULL,
-    subject     VARCHAR NOT NULL,
-    first_ts    TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE samples (
-    ts                 TIMESTAMPTZ NOT NULL,
-    cycle              BIGINT NOT NULL,
-    series             INTEGER NOT NULL,
-    state              sample_state NOT NULL,
-    value              FLOAT,
-    latency_ms         FLOAT,
-    detail             VARCHAR,
-    gap_us             BIGINT,
-    prev_state         sample_state,
-    prev_failures      INTEGER,
-    prev_failed_since  TIMESTAMPTZ
-);
-ALTER TABLE current_state ADD COLUMN failures INTEGER;
-ALTER TABLE current_state ADD COLUMN failed_since TIMESTAMPTZ;
-"""
 # Global 15-minute slot K (epoch seconds / 900). A series fails in 2-hour blocks (8 slots):
 # FAILS(sid, K). The monitor is down one hour a month: slots [gap, gap + 4) have no samples.
 FAILS = "(hash({sid}, ({k}) // 8) % 4000 = 0)"
 
 
-def generate(store: BenchStore, servers: int, cameras: int, months: int, layout: str) -> int:
-    con = store.con
-    per = len(CHECKS) + cameras
-    _inventory(con, servers)
-    first_slot = int(FIRST.timestamp()) // 900
-    series_sql = f"""
-        SELECT (s * {per} + p)::INTEGER AS id, 'crest-' || lpad(s::VARCHAR, 4, '0') AS server,
-               CASE WHEN p < {len(CHECKS)} THEN {list(CHECKS)}[p + 1] ELSE 'camera' END
-                   AS check_name,
-               CASE WHEN p < {len(CHECKS)} THEN '' ELSE 'cam-' || (p - {len(CHECKS)} + 1) END
-                   AS subject,
-               make_timestamptz(({first_slot} * 900 + (s % 90) * 10) * 1000000::BIGINT)
-                   AS first_ts
-        FROM range({servers}) a(s), range({per}) b(p)"""
-    if layout == "compact":
-        con.execute(COMPACT_SCHEMA)
-        con.execute(f"INSERT INTO series {series_sql}")
-    else:
-        con.execute(f"CREATE TEMP TABLE series AS {series_sql}")
-    n_series = servers * per
-    total = 0
-    last_k = 0
-    for m, month_start, _end, k0, slots, gap in _months(months):
-        last_k = k0 + slots - 1
-        t0 = time.perf_counter()
-        # i runs over (slot, series) in probe order; a server's samples share its probe time
-        # (its phase among 90 ten-second slots, so the column compresses to runs).
-        rows = f"""
-            WITH g AS (
-                SELECT {k0} + i // {n_series} AS k, (i % {n_series})::INTEGER AS sid
-                FROM range({slots}::BIGINT * {n_series}) t(i)
-            ), h AS (
-                SELECT k, sid, sid % {per} AS pos,
-                       ((sid // {per}) % 90) * 10 AS phase,
-                       CASE WHEN k = {gap + 4} THEN {gap - 1} ELSE k - 1 END AS kp
-                FROM g
-                WHERE k < {gap} OR k >= {gap + 4}
-            )
-            SELECT k, sid, pos, kp,
-                   make_timestamptz((k * 900 + phase) * 1000000::BIGINT) AS ts,
-                   CASE WHEN {FAILS.format(sid="sid", k="k")} THEN 'fail' ELSE 'ok' END AS st,
-                   CASE WHEN {FAILS.format(sid="sid", k="kp")} THEN 'fail' ELSE 'ok' END AS pst,
-                   make_timestamptz(((kp - kp % 8) * 900 + phase) * 1000000::BIGINT) AS psince,
-                   kp < {first_slot} AS first
-            FROM h
-        """
-        value = (
-            "CASE WHEN pos = 1 THEN round(5 + (hash(sid, k) % 500) / 10.0, 1) "
-            "WHEN pos = 2 THEN (100000 + hash(sid, k) % 4000000)::DOUBLE "
-            "WHEN pos = 3 THEN NULL WHEN st = 'ok' THEN 1 ELSE 0 END"
-        )
-        latency = "CASE WHEN pos = 0 THEN round(20 + (hash(k, sid) % 2000) / 10.0, 1) END"
-        detail = "CASE WHEN st = 'ok' THEN NULL ELSE 'failed (generated)' END"
-        if layout == "compact":
-            con.execute(
-                f"INSERT INTO samples SELECT ts, k - {first_slot}, sid, st::sample_state, "
-                f"{value}, {latency}, {detail}, "
-                "CASE WHEN NOT first THEN (k - kp) * 900000000::BIGINT END, "
-                "CASE WHEN NOT first THEN pst::sample_state END, "
-                "CASE WHEN NOT first THEN CASE WHEN pst = 'fail' THEN kp % 8 + 1 ELSE 0 END END, "
-                "CASE WHEN NOT first AND pst = 'fail' THEN psince END "
-                f"FROM ({rows})"
-            )
-        else:
-            con.execute(
-                f"INSERT INTO samples SELECT r.ts, r.k - {first_slot}, d.server, d.check_name, "
-                f"d.subject, r.st::sample_state, {value}, {latency}, "
-                f"coalesce({detail}, d.check_name || ' ok') "
-                f"FROM ({rows}) r JOIN series d ON d.id = r.sid"
-            )
-        con.execute("CHECKPOINT")
-        added = slots * n_series
-        total += added
-        print(
-            f"  month {m + 1}/{months} {month_start:%Y-%m}: ~{added / 1e6:.0f} M samples in "
-            f"{time.perf_counter() - t0:.0f} s",
-            flush=True,
-        )
-    # current_state: every series' latest sample (the last slot generated)
-    extra = ", failures, failed_since" if layout == "compact" else ""
-    extra_values = (
-        f", CASE WHEN {FAILS.format(sid='id', k=last_k)} THEN {last_k} % 8 + 1 ELSE 0 END, "
-        f"CASE WHEN {FAILS.format(sid='id', k=last_k)} THEN make_timestamptz((({last_k} - "
-        f"{last_k} % 8) * 900 + (id // {per} % 90) * 10) * 1000000::BIGINT) END"
-        if layout == "compact"
-        else ""
-    )
-    con.execute(
-        "INSERT INTO current_state (server, check_name, subject, state, since, last_ts, "
-        f"consecutive, value, detail{extra}) "
-        f"SELECT server, check_name, subject, CASE WHEN {FAILS.format(sid='id', k=last_k)} "
-        "THEN 'fail' ELSE 'ok' END::sample_state, first_ts, "
-        f"make_timestamptz(({last_k} * 900 + (id // {per} % 90) * 10) * 1000000::BIGINT), "
-        f"1, NULL, ''{extra_values} FROM series"
-    )
-    return int(con.execute("SELECT count(*) FROM samples").fetchone()[0])
-
-
-# The store layout's detail templates: (check, state code) -> template; NULL detail in a row.
+# Detail templates: (check, state code) -> template; a row's NULL detail is its default.
 TEMPLATES = {
     ("camera", 0): "{label}: online, recording",
     ("camera", 1): "{label}: camera offline (NoConnection)",
@@ -216,10 +62,8 @@ TEMPLATES = {
 }
 
 
-def generate_store(
-    store: Any, servers: int, cameras: int, months: int, keep_hourly_days: int
-) -> int:
-    """The store's own layout, filled as the daemon fills it: per 15-minute slot each server's
+def generate(store: Store, servers: int, cameras: int, months: int, keep_hourly_days: int) -> int:
+    """The store filled as the daemon fills it: per 15-minute slot each server's
     samples at its phase, in the writer's order (time, then series); values as the checks
     write them (CPU and disk rate random at 0.01, latency at 0.1 ms); rollups and state changes
     derived from the rows; hourly rollups older than `keep_hourly_days` dropped after each
@@ -372,7 +216,7 @@ def _inventory(con: Any, servers: int) -> None:
     )
 
 
-def print_tables(store: Any, count: int) -> None:
+def print_tables(store: Store, count: int) -> None:
     """Where the file's bytes go: blocks per table (a block shared by two tables counts in
     both) and the free blocks DuckDB will reuse."""
     size, used, free = store.con.execute(
@@ -429,9 +273,8 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--cameras", type=int, default=30, help="cameras per server")
     parser.add_argument("--months", type=int, default=13)
-    parser.add_argument("--layout", choices=["store", "compact", "001"], default="store")
     parser.add_argument(
-        "--keep-hourly-days", type=int, default=35, help="store layout: [database] keep_hourly_days"
+        "--keep-hourly-days", type=int, default=35, help="[database] keep_hourly_days"
     )
     parser.add_argument("--db", type=Path, help="keep the database here (reused if present)")
     args = parser.parse_args()
@@ -440,31 +283,23 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory(prefix="nls-bench-")
         args.db = Path(tmp.name) / "bench.duckdb"
     fresh = not args.db.exists()
-    store: Any = (
-        Store(args.db, settings={"threads": 2}) if args.layout == "store" else BenchStore(args.db)
-    )
+    store = Store(args.db, settings={"threads": 2})
     if fresh:
         print(
             f"generating {args.months} months: {args.servers} servers x ({len(CHECKS)} checks "
-            f"+ {args.cameras} cameras), layout {args.layout}",
+            f"+ {args.cameras} cameras)",
             flush=True,
         )
         t0 = time.perf_counter()
-        if args.layout == "store":
-            count = generate_store(
-                store, args.servers, args.cameras, args.months, args.keep_hourly_days
-            )
-        else:
-            count = generate(store, args.servers, args.cameras, args.months, args.layout)
+        count = generate(store, args.servers, args.cameras, args.months, args.keep_hourly_days)
         print(f"generated {count:,} samples in {time.perf_counter() - t0:.0f} s", flush=True)
     else:
-        count = int(store.con.execute("SELECT count(*) FROM samples").fetchone()[0])
+        count = int(store.scalar("SELECT count(*) FROM sample_rows"))
         print(f"reusing {args.db}: {count:,} samples")
     store.con.execute("CHECKPOINT")
     size = file_sizes(args.db)
     print(f"database {size / 1e9:.2f} GB, {size / count:.3f} bytes per sample (file + WAL)")
-    if args.layout == "store":
-        print_tables(store, count)
+    print_tables(store, count)
 
     servers = store.con.execute(
         "SELECT s.id, s.customer, c.installer FROM servers s JOIN customers c ON c.id = s.customer "

@@ -3,13 +3,12 @@
 The oracle below walks each series sample by sample (no buckets, no look-back tricks), the way
 the README states the rules; the SQL's fast path (reading only the samples around failures and
 gaps) and its reference path (reading every sample in order) must both agree with it, on the
-store's own layout (migration 003: series ids, detail templates, a `samples` view), on the 001
-layout and on the prototype whose samples carry their predecessor (compact_from_001.sql).
+store's own layout (series ids, detail templates, each sample carrying its predecessor:
+migrations 003 and 007), whether written by the probe path or imported.
 """
 
 from __future__ import annotations
 
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from console.reports.accounting import availability, outages
 from console.reports.exclusions import add_exclusion
 from console.reports.scope import Scope
 from console.sla.terms import AvailabilityTerms
-from console.store.database import Store, connect
+from console.store.database import Store
 from tests.availability_data import scope, store, utc
 
 START, END = utc(2026, 4, 1), utc(2026, 5, 1)  # April in UTC: 43,200 minutes
@@ -159,23 +158,9 @@ def merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
     return out
 
 
-COMPACT_MIGRATIONS = {3, 6, 7}
-"""The migrations that turn `samples` into the store's compact layout and change it."""
-
-
-def fresh() -> duckdb.DuckDBPyConnection:
-    """An in-memory store at the newest schema but with 001's `samples` table (the layout the
-    prototype compact_from_001.sql converts from)."""
-    con = connect(Path(":memory:"))
-    for version, _name, text in sql.migrations():
-        if version not in COMPACT_MIGRATIONS:
-            con.execute(text)
-    return con
-
-
 def test_every_path_matches_the_rules() -> None:
-    """The store's layout, the 001 layout (fast and reference path each) and the compact layout
-    whose samples carry their predecessor, against the oracle."""
+    """The store's fast path (samples with their predecessors) and its reference path (every
+    sample in order), against the oracle."""
 
     @settings(
         max_examples=15,
@@ -198,15 +183,6 @@ def test_every_path_matches_the_rules() -> None:
                 add_exclusion(own, server="s1", starts=x, ends=y, reason="test", author="t")
             compare(own.con, sc, expected, "store layout")
             compare(own.con, sc, expected, "store layout reference", reference=True)
-        with closing(fresh()) as db:
-            store(db, rows["s1"], rows["s2"])
-            for x, y in spans:
-                add_exclusion(db, server="s1", starts=x, ends=y, reason="test", author="t")
-            compare(db, sc, expected, "001")
-            compare(db, sc, expected, "001 reference", reference=True)
-            db.execute(sql.query("compact_from_001"))
-            compare(db, sc, expected, "compact with predecessors")
-            compare(db, sc, expected, "compact reference", reference=True)
 
     check()
 

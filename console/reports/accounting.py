@@ -67,7 +67,7 @@ Availability accounting rules, version 2026.1
 """
 
 Level = Literal["server", "camera"]
-Layout = Literal["001", "compact", "prev"]
+Layout = Literal["compact", "prev"]
 By = Literal["server", "camera", "customer", "installer"]
 BY_CHOICES: tuple[By, ...] = ("server", "camera", "customer", "installer")
 FIGURES = (
@@ -381,8 +381,7 @@ def _run_group(
     cur.register("acct_group_in", members)
     cur.execute("CREATE OR REPLACE TEMP TABLE acct_group AS SELECT * FROM acct_group_in")
     cur.unregister("acct_group_in")
-    layout = "001" if compact == "001" else "compact"
-    _exec(cur, sql.query(f"avail_series_{layout}"), {"checks": list(g.checks)})
+    _exec(cur, sql.query("avail_series"), {"checks": list(g.checks)})
     if compact == "prev" and not reference:
         spans = {
             "grp": grp,
@@ -397,7 +396,7 @@ def _run_group(
         _exec(cur, sql.query("avail_prev_seen"), spans)
         _exec(cur, sql.query("avail_prev_spans"), spans)
         return
-    cur.execute(sql.query(f"avail_source_{layout}"))
+    cur.execute(sql.query("avail_source"))
     window = {
         "lo": lo,
         "lo_us": _epoch_us(lo),
@@ -564,18 +563,15 @@ def _connection(con: Any) -> duckdb.DuckDBPyConnection:
 
 
 def _layout(cur: duckdb.DuckDBPyConnection) -> Layout:
-    """'001': samples keyed by three strings; 'compact': by a series id, read through the
-    `sample_states` view; 'prev': compact, each sample carrying its predecessor (gap_us,
-    prev_state, prev_failures, prev_failed_since: migration 007), which the store's view shows
-    unless a month archived before 007 lacks them."""
+    """'prev' when each sample carries its predecessor (gap_us, prev_state, prev_failures,
+    prev_failed_since: migration 007), which the store's `sample_states` view shows unless a
+    month archived before 007 lacks them; 'compact' (samples read in order) otherwise."""
     columns = {
         r[0]
         for r in cur.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'sample_states'"
         ).fetchall()
     }
-    if not columns:
-        return "001"
     return "prev" if "gap_us" in columns else "compact"
 
 

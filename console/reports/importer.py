@@ -15,12 +15,14 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-import sql
 from console.store.schema import SAMPLE_SCHEMA
+
+if TYPE_CHECKING:
+    from console.store.database import Store
 
 IMPORT_COLUMNS = ("ts", "server", "check", "subject", "state", "value", "detail")
 IMPORTED_CYCLE = 0  # samples that no probe cycle of this nls produced
@@ -171,59 +173,15 @@ def _row(raw: dict[str, Any], known: Collection[str] | None, latest: datetime) -
     }
 
 
-def store_samples(con: Any, samples: pa.Table) -> tuple[int, int]:
+def store_samples(con: Store, samples: pa.Table) -> tuple[int, int]:
     """Append samples not stored yet and recompute the derived tables of the series touched,
-    all in one transaction; returns (added, series).
-
-    `con` is a Store (the store's compact layout: the samples go through its write path, so
-    series, detail templates and rollups are written as for a probe batch) or, for the 001
-    layout of the availability prototypes, a DuckDB connection."""
-    from console.store.database import Store
-
-    if isinstance(con, Store):
-        return con.import_samples(samples)
-    cur = con.cursor()
-    tables = {
-        r[0]
-        for r in cur.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_name IN "
-            "('samples', 'sample_rows')"
-        ).fetchall()
-    }
-    if "sample_rows" in tables:
-        cur.close()
-        raise SampleImportError(
-            ["this store keeps samples in the compact layout: import through the Store"], 1
-        )
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        cur.register("imp_in", samples)
-        cur.execute(sql.query("import_new"))
-        added, series = imported_counts(cur)
-        if added:
-            cur.execute(sql.query("import_samples"))
-            cur.execute(sql.query("import_refold"))
-        cur.execute("DROP TABLE imp_new")
-        cur.execute("DROP TABLE imp_keys")
-        cur.execute("COMMIT")
-    except Exception:
-        cur.execute("ROLLBACK")
-        raise
-    finally:
-        cur.unregister("imp_in")
-        cur.close()
-    return added, series
-
-
-def imported_counts(cur: Any) -> tuple[int, int]:
-    """(samples new, series touched) after import_new.sql."""
-    added = int(cur.execute("SELECT count(*) FROM imp_new").fetchone()[0])
-    series = int(cur.execute("SELECT count(*) FROM imp_keys").fetchone()[0])
-    return added, series
+    all in one transaction, through the store's write path (series, detail templates, rollups
+    and predecessors as for a probe batch); returns (added, series)."""
+    return con.import_samples(samples)
 
 
 def import_samples(
-    con: Any,
+    con: Store,
     path: Path,
     *,
     known_servers: Collection[str] | None = None,

@@ -7,7 +7,7 @@
 -- With them a month's availability reads only the rare samples that follow a failed or unknown
 -- sample or a gap, never sorting a month of samples per series (sql/queries/avail_prev_*.sql;
 -- by camera at 13 months x 1,000 servers: bench/bench_availability.py). series.first_ts: when
--- the series was first sampled. The same rules as the prototype sql/queries/compact_from_001.sql.
+-- the series was first sampled. (Proved first on a prototype layout by issue 12.)
 ALTER TABLE series ADD COLUMN first_ts TIMESTAMPTZ;
 ALTER TABLE sample_rows ADD COLUMN gap_us BIGINT;
 ALTER TABLE sample_rows ADD COLUMN prev_state UTINYINT;

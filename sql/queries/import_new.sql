@@ -1,7 +1,7 @@
 -- History import, step 1: the incoming samples (imp_in, already validated and deduplicated
 -- within the file) that are not stored yet (raw or archived: the `samples` view reads both);
 -- imp_keys: the series they touch. The caller appends imp_new to the samples (the store's
--- write path, or import_samples.sql on the 001 layout) in the same transaction.
+-- write path) in the same transaction.
 CREATE TEMP TABLE imp_new AS
 SELECT i.*
 FROM imp_in AS i

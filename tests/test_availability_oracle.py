@@ -289,3 +289,23 @@ def test_a_store_from_before_predecessors_is_filled_in_by_its_migration(
         assert migrated.scalar("SELECT failures FROM current_state") == 9
         sc = scope(("s1", "c", "i"), zone="UTC", n=N)
         compare(migrated.con, sc, {"s1": oracle(rows, [])}, "migrated")
+
+
+def test_a_sample_stored_after_a_newer_one_takes_its_place_in_time() -> None:
+    """`nls check` can store a sample after a slot stored a newer one (or the clock steps
+    back): the late sample and the ones after it get the predecessors of time order, and
+    current_state stays at the newest sample."""
+    from console.monitor.sample import Sample
+
+    q = timedelta(minutes=15)
+    t = START + timedelta(days=1)
+    writes = [(0, "ok"), (2, "fail"), (1, "ok"), *((k, "ok") for k in range(3, 10))]
+    sc = scope(("s1", "c", "i"), zone="UTC", n=N)
+    with Store(Path(":memory:")) as db:
+        for n, (k, state) in enumerate(writes, 1):
+            sample = Sample(t + k * q, "s1", "server_online", "", state, None, "x")
+            db.write_cycle(n, t + k * q, t + k * q, [sample])
+        assert db.scalar("SELECT last_ts FROM current_state") == t + 9 * q
+        rows = [{"ts": t + k * q, "state": state} for k, state in sorted(writes)]
+        compare(db.con, sc, {"s1": oracle(rows, [])}, "a late sample")
+        compare(db.con, sc, {"s1": oracle(rows, [])}, "a late sample, reference", reference=True)

@@ -464,6 +464,8 @@ def test_store_history_never_reads_raw_samples_after_retention(tmp_path: Path) -
     config.write_text(
         f'[database]\npath = "{tmp_path / "r.duckdb"}"\narchive = "{archive}"\n'
         '[[installers]]\nid = "i"\nname = "I"\nemails = ["a@b.example"]\n'
+        '[[customers]]\nid = "c"\nname = "C"\ninstaller = "i"\n'
+        '[[servers]]\nid = "s1"\ncustomer = "c"\naddress = "127.0.0.9"\n'
     )
     done = subprocess.run(
         [
@@ -503,6 +505,24 @@ def test_store_history_never_reads_raw_samples_after_retention(tmp_path: Path) -
     figures = json.loads(stats.stdout)
     assert figures["archived_samples"] == 4 and figures["samples"] == 4, figures
     assert figures["archive_files"] == 2 and figures["bytes_per_sample"] > 0
+    # archived months are read-only: history imported into one is refused whole
+    history = tmp_path / "h.csv"
+    history.write_text(
+        "ts,server,check,subject,state,value,detail\n"
+        "2026-02-20T00:00:00Z,s1,cpu,,ok,5,\n"
+        "2026-04-20T00:00:00Z,s1,cpu,,ok,5,\n"
+    )
+    refused = subprocess.run(
+        [*NLS, "--config", str(config), "import", "samples", str(history)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().endswith("nothing was imported"), refused.stderr
+    assert "before 2026-03-01" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_the_console_header_shows_the_alarm_and_a_late_schedule() -> None:

@@ -145,6 +145,21 @@ def test_cycle_round_trip_and_state_folding(tmp_path: Path) -> None:
         assert store.next_cycle_id() == 5
 
 
+def test_a_batch_stores_one_sample_per_key(tmp_path: Path) -> None:
+    """A camera listed twice by its server gives two samples of one key in a cycle: the store
+    keeps the newest, so every stored sample has one predecessor and one state to fold."""
+    t = datetime(2026, 4, 1, tzinfo=UTC)
+    twice = [
+        Sample(t, "s1", "camera", "c1", "ok", 1.0, "Gate: online", "Gate"),
+        Sample(t + timedelta(seconds=1), "s1", "camera", "c1", "fail", 0.0, "Gate: off", "Gate"),
+    ]
+    with Store(tmp_path / "nls.duckdb") as store:
+        store.write_cycle(1, t, t, twice)
+        rows = store.query("SELECT state::VARCHAR AS state, detail FROM samples").to_pylist()
+        assert rows == [{"state": "fail", "detail": "Gate: off"}]
+        assert store.scalar("SELECT consecutive FROM current_state") == 1
+
+
 def test_a_large_cycle_is_one_batch(tmp_path: Path) -> None:
     samples = [
         Sample(T0, f"s{n // 30}", "camera", f"c{n}", "ok", 1.0, "online") for n in range(31_000)

@@ -24,7 +24,7 @@ from console.config import Config, Overrides, Server, SshSettings
 from console.monitor.budget import FileBudget, plan_files
 from console.monitor.checks import Limits, ServerProbe, evaluate
 from console.monitor.health import Health, LoopWatch
-from console.monitor.sample import Sample
+from console.monitor.sample import Sample, latest_per_key
 from console.monitor.webchecks import WebProber
 from console.store.database import Store, StoreError, api_url
 from console.store.worker import StoreFatal, StoreWorker
@@ -277,7 +277,7 @@ class Engine:
     def unstored(self, server_ids: Iterable[str]) -> tuple[Sample, ...]:
         """The newest unknown sample per key of these servers still waiting for the store."""
         wanted = set(server_ids)
-        return tuple(_latest_per_key([s for s in self._unstored if s.server in wanted]))
+        return tuple(latest_per_key([s for s in self._unstored if s.server in wanted]))
 
     async def _write_unstored(self) -> None:
         """Store, as their own batch, the unknown samples of batches the store failed to take."""
@@ -288,7 +288,7 @@ class Engine:
         self._next_cycle += 1
         try:
             await self.store.call(
-                Store.write_cycle, cycle, samples[0].ts, self.clock(), _latest_per_key(samples)
+                Store.write_cycle, cycle, samples[0].ts, self.clock(), latest_per_key(samples)
             )
         except BaseException:
             self._unstored = samples + self._unstored
@@ -358,16 +358,6 @@ class Engine:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
-
-
-def _latest_per_key(samples: Sequence[Sample]) -> list[Sample]:
-    """One sample per (server, check, subject), the newest: a batch folds one state per key."""
-    latest: dict[tuple[str, str, str], Sample] = {}
-    for s in samples:
-        old = latest.get(s.key)
-        if old is None or s.ts >= old.ts:
-            latest[s.key] = s
-    return list(latest.values())
 
 
 def _blame_overload(probe: ServerProbe, stall: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -47,3 +48,13 @@ class Sample:
     @property
     def key(self) -> Key:
         return (self.server, self.check, self.subject)
+
+
+def latest_per_key(samples: Sequence[Sample]) -> list[Sample]:
+    """One sample per (server, check, subject), the newest: a batch folds one state per key."""
+    latest: dict[tuple[str, str, str], Sample] = {}
+    for s in samples:
+        old = latest.get(s.key)
+        if old is None or s.ts >= old.ts:
+            latest[s.key] = s
+    return list(latest.values())

@@ -23,10 +23,10 @@ import sql
 from console.clock import utcnow
 from console.desk.store import apply_monitoring
 from console.directory import Directory
-from console.errors import QueryError, ReadOnlyError, StoreError, StoreLockedError
+from console.errors import BadRequest, QueryError, ReadOnlyError, StoreError, StoreLockedError
 from console.mail.notify import Notification
 from console.monitor.alerting import AlertState
-from console.monitor.sample import Sample
+from console.monitor.sample import Sample, latest_per_key
 from console.store.compact import STATE_CODES, TemplateCache, as_float, render_sql, stored
 from console.store.sandbox import ClientQuery, QueryLimits, check_client_sql, lock_down
 from console.store.schema import SAMPLE_SCHEMA
@@ -253,9 +253,8 @@ class Store:
         """Drop rows still in the database for months whose archive file exists (a crash
         between writing the file and deleting the rows)."""
         for path in self.archive_files():
-            try:
-                month = datetime.strptime(path.stem[8:15], "%Y-%m").replace(tzinfo=UTC)
-            except ValueError:
+            month = _archived_month(path)
+            if month is None:
                 continue
             count = self.con.execute(
                 "SELECT count(*) FROM read_parquet(?) WHERE ts >= ? AND ts < ?",
@@ -463,6 +462,7 @@ class Store:
         Returns seconds spent per step, for benchmarks and the daemon's log.
         """
         t0 = time.perf_counter()
+        samples = latest_per_key(samples)
         encoded = self._encode(cycle, samples)
         batch = encoded.batch
         seen = pa.Table.from_pylist(
@@ -482,6 +482,17 @@ class Store:
             t2 = time.perf_counter()
             con.execute(sql.query("fold_state_changes"))
             con.execute(sql.query("fold_current_state"))
+            # A sample older than its series' latest (a `nls check` racing a slot, a clock step
+            # back) took the wrong predecessor: its series' are recomputed (rare).
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE refold_series AS SELECT DISTINCT series AS id "
+                "FROM sample_rows WHERE cycle = ? AND gap_us <= 0",
+                [cycle],
+            )
+            if self.scalar("SELECT count(*) FROM refold_series"):
+                con.execute(sql.query("refold_predecessors"))
+            else:
+                con.execute("DROP TABLE refold_series")
             if samples:
                 first = min(s.ts for s in samples)
                 hour = first.replace(minute=0, second=0, microsecond=0)
@@ -534,6 +545,7 @@ class Store:
         try:
             con.register("imp_in", incoming)
             con.execute(sql.query("import_new"))
+            self._refuse_archived_months()
             new = con.sql("SELECT * FROM imp_new ORDER BY ts").to_arrow_table()
             series = int(self.scalar("SELECT count(*) FROM imp_keys"))
             if new.num_rows:
@@ -567,7 +579,11 @@ class Store:
                     con, sql.query("fold_rollups"), {"hour": hour, "day": hour.replace(hour=0)}
                 )
                 con.execute(sql.query("import_refold"))
-                con.execute(sql.query("import_predecessors"))
+                con.execute(
+                    "CREATE TEMP TABLE refold_series AS SELECT s.id FROM series AS s "
+                    "SEMI JOIN imp_keys USING (server, check_name, subject)"
+                )
+                con.execute(sql.query("refold_predecessors"))
             con.execute("DROP TABLE imp_new")
             con.execute("DROP TABLE imp_keys")
             con.execute("COMMIT")
@@ -581,6 +597,20 @@ class Store:
         if encoded is not None:
             encoded.adopt(self)
         return new.num_rows, series
+
+    def _refuse_archived_months(self) -> None:
+        """Archived months are immutable Parquet files: a sample landing in one (or before
+        one) could not be stored there, nor could the predecessors of the samples after it."""
+        months = [m for m in map(_archived_month, self.archive_files()) if m is not None]
+        if not months:
+            return
+        boundary = _month_start(max(months), 1)
+        early = self.scalar("SELECT count(*) FROM imp_new WHERE ts < ?", [boundary])
+        if early:
+            raise BadRequest(
+                f"{early} samples fall before {boundary:%Y-%m-%d}, in months already archived "
+                "to Parquet (keep_raw_months): they cannot be added there; nothing was imported"
+            )
 
     def known_cameras(self) -> dict[str, list[tuple[str, str]]]:
         """Cameras seen before, per server, so an unreachable server's cameras become unknown."""
@@ -844,6 +874,14 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     the real cause ("No space left on device")."""
     with contextlib.suppress(duckdb.Error):
         con.execute("ROLLBACK")
+
+
+def _archived_month(path: Path) -> datetime | None:
+    """The month an archive file holds, from its name (samples-YYYY-MM[-n].parquet)."""
+    try:
+        return datetime.strptime(path.stem[8:15], "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _month_start(moment: datetime, months: int = 0) -> datetime:

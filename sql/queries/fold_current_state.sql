@@ -15,7 +15,8 @@ SET state = b.state::sample_state,
     failed_since = CASE b.state WHEN 'fail' THEN coalesce(c.failed_since, b.ts)
                                 WHEN 'ok' THEN NULL ELSE c.failed_since END
 FROM batch AS b
-WHERE c.server = b.server AND c.check_name = b.check_name AND c.subject = b.subject;
+WHERE c.server = b.server AND c.check_name = b.check_name AND c.subject = b.subject
+  AND b.ts >= c.last_ts;  -- an older sample (refold_predecessors.sql) never moves it back
 
 INSERT INTO current_state
 SELECT server, check_name, subject, state, ts, ts, 1, value, detail,

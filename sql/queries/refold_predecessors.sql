@@ -1,15 +1,14 @@
--- History import, step 3 (store layout, after import_refold): the predecessor columns of every
--- raw row of the series an import touched, their first sample time and current_state's failure
--- run, recomputed from their whole history (raw and archived), by the rules of migration 007.
-CREATE TEMP TABLE imp_prev AS
-WITH k AS (
-    SELECT s.id FROM series AS s SEMI JOIN imp_keys USING (server, check_name, subject)
-),
-s AS (
+-- The predecessor columns of every raw row of the series in `refold_series(id)`, their first
+-- sample time and current_state's failure run, recomputed from their whole history (raw and
+-- archived) by the rules of migration 007. For imported history (Store.import_samples, after
+-- import_refold), which may land before or between stored samples, and for a live sample older
+-- than its series' latest (Store.write_cycle: a `nls check` racing a slot, a clock step back).
+CREATE TEMP TABLE refold_prev AS
+WITH s AS (
     SELECT series, ts, state,
            sum((state = 'ok')::INTEGER) OVER (PARTITION BY series ORDER BY ts) AS oks
     FROM sample_states
-    WHERE series IN (SELECT id FROM k)
+    WHERE series IN (SELECT id FROM refold_series)
 ),
 f AS (
     SELECT *,
@@ -30,11 +29,11 @@ WINDOW w AS (PARTITION BY series ORDER BY ts);
 UPDATE sample_rows
 SET gap_us = p.gap_us, prev_state = p.prev_state, prev_failures = p.prev_failures,
     prev_failed_since = p.prev_failed_since
-FROM imp_prev AS p
+FROM refold_prev AS p
 WHERE sample_rows.series = p.series AND sample_rows.ts = p.ts;
 
 UPDATE series SET first_ts = p.first_ts
-FROM (SELECT series, min(ts) AS first_ts FROM imp_prev GROUP BY series) AS p
+FROM (SELECT series, min(ts) AS first_ts FROM refold_prev GROUP BY series) AS p
 WHERE series.id = p.series;
 
 UPDATE current_state AS c
@@ -42,9 +41,10 @@ SET failures = l.failures, failed_since = l.failed_since
 FROM (
     SELECT s.server, s.check_name, s.subject, arg_max(p.failures, p.ts) AS failures,
            arg_max_null(p.failed_since, p.ts) AS failed_since
-    FROM imp_prev AS p JOIN series AS s ON s.id = p.series
+    FROM refold_prev AS p JOIN series AS s ON s.id = p.series
     GROUP BY ALL
 ) AS l
 WHERE c.server = l.server AND c.check_name = l.check_name AND c.subject = l.subject;
 
-DROP TABLE imp_prev;
+DROP TABLE refold_prev;
+DROP TABLE refold_series;

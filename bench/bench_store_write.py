@@ -17,6 +17,8 @@ thread's Python and DuckDB's workers), the store thread's own CPU, the step timi
 loop's worst stall during the write (a 5 ms heartbeat on the loop: what the probing loop would
 have suffered). At the end: medians over the steady-state batches, bytes per stored sample
 (file and WAL after a CHECKPOINT, the `nls stats` figure) and the load average.
+--compact rewrites every hour at the end, as the daemon does nightly with yesterday's, and
+prints sample_rows' bytes per sample before and after.
 Target (issue 13 follow-up): a 500-server slot batch under 1 s wall.
 """
 
@@ -223,6 +225,15 @@ class Heartbeat:
             self._task.cancel()
 
 
+def raw_bytes(store: Store) -> float:
+    """sample_rows' blocks over its rows."""
+    blocks, rows = store.con.execute(
+        "SELECT (SELECT count(DISTINCT block_id) FROM pragma_storage_info('sample_rows') "
+        "WHERE block_id >= 0), (SELECT count(*) FROM sample_rows)"
+    ).fetchone()
+    return blocks * 262144 / max(1, rows)
+
+
 def timed_write(
     store: Store,
     profile: cProfile.Profile | None,
@@ -263,7 +274,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     profile = cProfile.Profile() if args.profile else None
     beat = Heartbeat()
     rows: list[dict[str, float]] = []
-    async with StoreWorker(config.database_path, options=store_options(config)) as worker:
+    options = store_options(config)
+    if args.checkpoint_threshold:
+        options["settings"]["checkpoint_threshold"] = args.checkpoint_threshold
+    async with StoreWorker(config.database_path, options=options) as worker:
         await worker.call(Store.sync_inventory, config)
         cycle = await worker.call(Store.next_cycle_id)
         start = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -320,6 +334,22 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             )
         beat.stop()
         await worker.call(lambda s: s.con.execute("CHECKPOINT"))
+        if args.compact:
+            before = await worker.call(raw_bytes)
+            hours = await worker.call(
+                Store.scalar,
+                "SELECT list(DISTINCT date_trunc('hour', ts) ORDER BY 1) FROM sample_rows",
+            )
+            t0 = time.perf_counter()
+            for hour in hours:
+                await worker.call(Store.compact_hour, hour)
+            took = time.perf_counter() - t0
+            await worker.call(lambda s: s.con.execute("CHECKPOINT"))
+            after = await worker.call(raw_bytes)
+            print(
+                f"compacted {len(hours)} hours in {took:.1f} s ({took / len(hours):.2f} s per "
+                f"hour): sample_rows {before:.2f} -> {after:.2f} bytes/sample (blocks)"
+            )
         size = file_sizes(config.database_path)
         counts = await worker.call(
             Store.scalar,
@@ -369,6 +399,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--interval", type=int, default=200, help="seconds per fleet round")
     parser.add_argument("--profile", help="write a cProfile of write_cycle to this file")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="at the end, rewrite every hour as the daemon does nightly (Store.compact_hour)",
+    )
+    parser.add_argument(
+        "--checkpoint-threshold", help="[database] checkpoint_threshold, e.g. 64MB (DuckDB: 16MB)"
+    )
     parser.add_argument("--keep", help="keep the database in this folder")
     args = parser.parse_args()
     folder = Path(args.keep or tempfile.mkdtemp(prefix="nls-bench-store-"))

@@ -569,3 +569,31 @@ def test_old_hourly_rollups_are_dropped_and_long_history_reads_the_daily_ones(
         two_days = store.named("history", ["s1", "cpu", now - timedelta(days=2), now]).to_pylist()
         assert [r["value"] for r in two_days] == [2.0, 1.0]
         assert store.prune_rollups(now, keep_hourly_days=35) == 0
+
+
+def test_compacting_an_hour_keeps_every_sample_as_it_was(tmp_path: Path) -> None:
+    """The nightly rewrite of yesterday's raw samples (Store.compact_hour) changes how they
+    are packed, never what they say: samples, predecessors and the month's figures are equal."""
+    from datetime import UTC, datetime
+
+    from console.monitor.sample import Sample
+
+    t = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    with Store(tmp_path / "c.duckdb") as store:
+        for n in range(12):
+            ts = t + timedelta(minutes=5 * n)
+            state = "fail" if n in (4, 5, 6) else "ok"
+            batch = [
+                Sample(ts, f"s{k}", "server_online", "", state, 1.0, "online") for k in range(50)
+            ]
+            store.write_cycle(n + 1, ts, ts, batch)
+            store.con.execute("CHECKPOINT")
+        query = (
+            "SELECT ts, server, state::VARCHAR AS state, value, detail FROM samples ORDER BY ALL"
+        )
+        raw = "SELECT * EXCLUDE (cycle) FROM sample_rows ORDER BY ts, series"
+        before, rows_before = store.query(query), store.query(raw)
+        assert store.compact_hour(t) == 600
+        assert store.compact_hour(t + timedelta(hours=1)) == 0
+        assert store.query(query) == before
+        assert store.query(raw) == rows_before

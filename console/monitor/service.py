@@ -223,8 +223,10 @@ class FleetService:
         return batch
 
     async def retention(self) -> list[Any]:
-        """Move raw samples older than [database] keep_raw_months to the Parquet archive and
-        drop hourly rollups older than keep_hourly_days."""
+        """The nightly store work: raw samples older than [database] keep_raw_months to the
+        Parquet archive, hourly rollups older than keep_hourly_days dropped, and yesterday's
+        raw samples rewritten compactly (Store.compact_hour), an hour per store call so that
+        slot batches interleave."""
         settings = self.config.database
         now = self.clock()
         files = await self._maintain(
@@ -239,6 +241,13 @@ class FleetService:
             log.info(
                 "dropped old hourly rollups", extra={"event": "rollups_pruned", "rows": pruned}
             )
+        day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        rewritten = 0
+        for n in range(24):
+            hour = day - timedelta(hours=24 - n)
+            rewritten += await self._maintain("compact", Store.compact_hour, hour) or 0
+        if rewritten:
+            log.info("compacted raw samples", extra={"event": "compacted", "rows": rewritten})
         return files or []
 
     async def _maintain(self, step: str, fn: Callable[..., Any], *args: Any) -> Any:

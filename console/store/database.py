@@ -225,6 +225,38 @@ class Store:
         cutoff = (now - timedelta(days=keep_hourly_days)).replace(minute=0, second=0, microsecond=0)
         return int(self.scalar("DELETE FROM rollup_hour WHERE hour < ?", [cutoff]) or 0)
 
+    def compact_hour(self, hour: datetime) -> int:
+        """Rewrite one hour of raw samples in one piece; returns the rows rewritten.
+
+        Slot batches reach the file a checkpoint at a time, and DuckDB leaves each checkpoint's
+        last block part empty: raw rows written live take about 2.2 bytes per sample, the same
+        rows written at once 1.2 (bench/bench_store_write.py --compact). The daemon rewrites
+        the previous day hour by hour each night (about 0.4 s per hour at 10,000 servers), so
+        probing batches interleave. The rows, their order and predecessors stay the same."""
+        start = hour.replace(minute=0, second=0, microsecond=0)
+        bounds = {"start": start, "end": start + timedelta(hours=1)}
+        where = "ts >= $start AND ts < $end"
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE compact_rows AS SELECT * FROM sample_rows "
+                f"WHERE {where}",
+                bounds,
+            )
+            rows = int(self.scalar("SELECT count(*) FROM compact_rows"))
+            if rows:
+                con.execute(f"DELETE FROM sample_rows WHERE {where}", bounds)
+                con.execute(
+                    "INSERT INTO sample_rows SELECT * FROM compact_rows ORDER BY ts, series"
+                )
+            con.execute("DROP TABLE compact_rows")
+            con.execute("COMMIT")
+        except Exception:
+            _rollback(con)
+            raise
+        return rows
+
     def _archive_month(self, month: datetime) -> Path:
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)

@@ -179,6 +179,7 @@ class Store:
         )
         applied = {v for (v,) in self.con.execute("SELECT version FROM schema_version").fetchall()}
         current = self.version()
+        migrated = False
         for version, name, text in sql.migrations():
             if version in applied:
                 continue
@@ -193,6 +194,12 @@ class Store:
                 _rollback(self.con)
                 raise
             current = max(current, version)
+            applied.add(version)
+            migrated = True
+        if migrated:
+            # A migration is never left to the write-ahead log: replayed after a crash, its
+            # statements would meet a catalog that has moved on (or its temporary macros gone).
+            self.con.execute("CHECKPOINT")
         return current
 
     # -- retention ------------------------------------------------------------------------
@@ -306,6 +313,9 @@ class Store:
         if self.archive is None or not self.archive.is_dir():
             return []
         return sorted(self.archive.glob("samples-*.parquet"))
+
+    VIEWS = ("samples", "sample_states")
+    """The views create_views() makes (beside the tables the migrations create)."""
 
     def create_views(self) -> None:
         """(Re)create the `samples` view over `sample_rows` and the archived months: the same

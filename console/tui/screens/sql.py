@@ -28,9 +28,12 @@ from console.tui.screens.picker import PickerScreen
 
 
 def store_tables() -> list[str]:
-    """Every table the store's migrations create, in the order they create them: read from the
-    shipped migrations, so a table added by a new migration is listed without touching this."""
+    """Every table the store's migrations create, in the order they create them (read from the
+    shipped migrations, so a table added by a new migration is listed without touching this),
+    then the store's views."""
     from importlib import resources
+
+    from console.store.database import Store
 
     found: list[str] = []
     folder = resources.files("sql").joinpath("migrations")
@@ -39,7 +42,7 @@ def store_tables() -> list[str]:
             for name in CREATE_TABLE.findall(entry.read_text(encoding="utf-8")):
                 if name.lower() not in found:
                     found.append(name.lower())
-    return found
+    return found + [view for view in Store.VIEWS if view not in found]
 
 
 def default_query(width: int = 88) -> str:

@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -758,17 +758,12 @@ class _Encoded:
         states = [s.state for s in samples]
         keys = list(zip(servers, checks, subjects, strict=True))
         found: list[tuple[int, str] | None] = list(map(series.get, keys))
-        if None in found:
-            new_series = self.new_series
-            for i, hit in enumerate(found):
-                if hit is None:
-                    key = keys[i]
-                    hit = new_series.get(key)
-                    if hit is None:
-                        hit = new_series[key] = (next_series, samples[i].label)
-                        self.first_seen[key] = samples[i].ts
-                        next_series += 1
-                    found[i] = hit
+
+        def new_series(i: int) -> tuple[int, str]:
+            self.first_seen[keys[i]] = samples[i].ts
+            return (next_series + len(self.new_series), samples[i].label)
+
+        _fill_missing(found, keys, self.new_series, new_series)
         found_ = cast("list[tuple[int, str]]", found)
         # round_value(), inlined: round() keeps None's place, and infinities and NaN as they are.
         values = [None if s.value is None else round(s.value, 2) for s in samples]
@@ -780,29 +775,14 @@ class _Encoded:
             details_, stored(value_f, 2), stored(latency_f, 1), [f[1] for f in found_]
         )
         dids: list[int | None] = list(map(details.get, templates))
-        if None in dids:
-            new_details = self.new_details
-            for i, did in enumerate(dids):
-                if did is None:
-                    template = templates[i]
-                    did = new_details.get(template)
-                    if did is None:
-                        did = new_details[template] = next_detail
-                        next_detail += 1
-                    dids[i] = did
+        _fill_missing(
+            dids, templates, self.new_details, lambda _: next_detail + len(self.new_details)
+        )
         codes = [STATE_CODES[state] for state in states]
         usual_keys = list(zip(checks, codes, strict=True))
         usuals: list[int | None] = list(map(defaults.get, usual_keys))
-        if None in usuals:
-            new_defaults = self.new_defaults
-            for i, usual in enumerate(usuals):
-                if usual is None:
-                    key2 = usual_keys[i]
-                    usual = new_defaults.get(key2)
-                    if usual is None:
-                        usual = new_defaults[key2] = cast(int, dids[i])
-                    usuals[i] = usual
-        self.next_ids = (next_series, next_detail)
+        _fill_missing(usuals, usual_keys, self.new_defaults, lambda i: cast(int, dids[i]))
+        self.next_ids = (next_series + len(self.new_series), next_detail + len(self.new_details))
         n = len(samples)
         self.batch = pa.Table.from_pydict(
             {
@@ -871,6 +851,22 @@ class _Encoded:
         store._series.update(self.new_series)
         store._details.update(self.new_details)
         store._defaults.update(self.new_defaults)
+
+
+def _fill_missing(
+    found: list[Any], keys: Sequence[Any], pending: dict[Any, Any], make: Callable[[int], Any]
+) -> None:
+    """Fill the misses (None) of dictionary lookups `found` of `keys`: from this batch's new
+    entries `pending`, or with a new entry `make(i)` (i: the key's first sample) added to it."""
+    if None not in found:
+        return
+    for i, hit in enumerate(found):
+        if hit is None:
+            key = keys[i]
+            hit = pending.get(key)
+            if hit is None:
+                hit = pending[key] = make(i)
+            found[i] = hit
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, Any]) -> None:
